@@ -1,0 +1,66 @@
+import { z } from "zod";
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const MAX_MESSAGE_CHARS = 4096;
+const DNS_LABELISH = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+export const CONTAINER_TYPES = ["init", "regular", "ephemeral"] as const;
+export type ContainerType = (typeof CONTAINER_TYPES)[number];
+
+export const WORKLOAD_KINDS = [
+  "Deployment",
+  "StatefulSet",
+  "DaemonSet",
+  "Job",
+  "CronJob",
+  "ReplicaSet",
+  "ReplicationController",
+  "Pod",
+] as const;
+
+const isoTimestamp = z.iso.datetime({ offset: true });
+const k8sName = z.string().min(1).max(253).regex(DNS_LABELISH, "must be a Kubernetes object name");
+
+export const workloadRefSchema = z.strictObject({
+  kind: z.string().min(1).max(63),
+  name: k8sName,
+});
+export type WorkloadRef = z.infer<typeof workloadRefSchema>;
+
+export const podEventSchema = z.strictObject({
+  id: z.string().regex(HEX64, "must be a 64-character lowercase hex SHA-256"),
+  cluster: z.string().min(1).max(63),
+  namespace: k8sName,
+  pod: k8sName,
+  podUID: z.string().min(1).max(64),
+  node: z.string().max(253).nullable(),
+  workload: workloadRefSchema,
+  container: z.string().min(1).max(63),
+  containerType: z.enum(CONTAINER_TYPES),
+  image: z.string().max(1024),
+  imageID: z.string().max(1024),
+  reason: z.string().min(1).max(128),
+  exitCode: z.int().nullable(),
+  signal: z.int().nullable(),
+  message: z.string().max(MAX_MESSAGE_CHARS),
+  restartCount: z.int().min(0),
+  startedAt: isoTimestamp.nullable(),
+  finishedAt: isoTimestamp.nullable(),
+  observedAt: isoTimestamp,
+  projectId: z.string().max(253).nullable(),
+  workloadId: z.string().max(253).nullable(),
+  signature: z.string().regex(HEX64, "must be a 64-character lowercase hex SHA-256"),
+  suppressed: z.int().min(0),
+});
+export type PodEvent = z.infer<typeof podEventSchema>;
+
+export const MAX_BATCH_EVENTS = 1000;
+
+export const podEventBatchSchema = z.strictObject({
+  events: z.array(podEventSchema).min(1).max(MAX_BATCH_EVENTS),
+});
+export type PodEventBatch = z.infer<typeof podEventBatchSchema>;
+
+export function truncateMessage(message: string): string {
+  return message.length > MAX_MESSAGE_CHARS ? message.slice(0, MAX_MESSAGE_CHARS) : message;
+}
