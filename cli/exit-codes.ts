@@ -1,0 +1,10 @@
+/** Exit codes scripts can rely on. */
+export const EXIT = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  invalidInput: 3,
+  unavailable: 4,
+  verificationFailed: 5,
+} as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

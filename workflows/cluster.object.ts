@@ -1,0 +1,130 @@
+import * as restate from "@restatedev/restate-sdk";
+import { z } from "zod";
+
+import {
+  defaultRemoteConfig,
+  remoteConfigSchema,
+  toWatcherConfig,
+  type RemoteConfig,
+  type WatcherConfig,
+} from "../src/model/remote-config.ts";
+import { describeProblems, validate } from "../src/model/validation.ts";
+
+export const CONFIG_HISTORY_LIMIT = 50;
+
+export const enrollmentSchema = z.strictObject({
+  clusterUID: z.string().min(1).max(64),
+  kubernetesVersion: z.string().max(64).default(""),
+  watcherVersion: z.string().max(64).default(""),
+  watcherIdentity: z.string().max(253).default(""),
+  capabilities: z.array(z.string().max(64)).max(64).default([]),
+});
+export type EnrollmentInput = z.input<typeof enrollmentSchema>;
+export type Enrollment = z.infer<typeof enrollmentSchema> & {
+  enrolledAt: string;
+  lastSeenAt: string;
+};
+
+export type ConfigRecord = {
+  version: number;
+  config: RemoteConfig;
+  updatedBy: string;
+  updatedAt: string;
+  comment: string;
+};
+
+export type GetConfigRequest = { knownVersion?: number } | undefined;
+export type GetConfigAnswer =
+  { version: number; changed: false } | { version: number; changed: true; config: WatcherConfig };
+
+export type SetConfigRequest = { config: unknown; author?: string; comment?: string };
+
+function parseOrRefuse<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
+  const result = validate(schema, input);
+  if (!result.ok) {
+    throw new restate.TerminalError(`invalid ${what}: ${describeProblems(result.problems)}`, {
+      errorCode: 400,
+    });
+  }
+  return result.value;
+}
+
+async function currentRecord(ctx: restate.ObjectSharedContext): Promise<ConfigRecord> {
+  return (
+    (await ctx.get<ConfigRecord>("config")) ?? {
+      version: 0,
+      config: defaultRemoteConfig(),
+      updatedBy: "default",
+      updatedAt: new Date(0).toISOString(),
+      comment: "built-in defaults",
+    }
+  );
+}
+
+export const Cluster = restate.object({
+  name: "Cluster",
+  handlers: {
+    enroll: async (ctx: restate.ObjectContext, input: EnrollmentInput) => {
+      const enrollment = parseOrRefuse(enrollmentSchema, input, "enrollment");
+      const now = new Date(await ctx.date.now()).toISOString();
+      const previous = await ctx.get<Enrollment>("enrollment");
+      if (previous && previous.clusterUID !== enrollment.clusterUID) {
+        throw new restate.TerminalError(
+          `cluster name "${ctx.key}" is enrolled with kube-system UID ${previous.clusterUID}; refusing UID ${enrollment.clusterUID}`,
+          { errorCode: 409 },
+        );
+      }
+      ctx.set<Enrollment>("enrollment", {
+        ...enrollment,
+        enrolledAt: previous?.enrolledAt ?? now,
+        lastSeenAt: now,
+      });
+      const record = await currentRecord(ctx);
+      return { cluster: ctx.key, configVersion: record.version };
+    },
+
+    describe: restate.handlers.object.shared(async (ctx: restate.ObjectSharedContext) => {
+      const record = await currentRecord(ctx);
+      return {
+        cluster: ctx.key,
+        enrollment: (await ctx.get<Enrollment>("enrollment")) ?? null,
+        configVersion: record.version,
+      };
+    }),
+
+    getConfig: restate.handlers.object.shared(
+      async (
+        ctx: restate.ObjectSharedContext,
+        request: GetConfigRequest,
+      ): Promise<GetConfigAnswer> => {
+        const record = await currentRecord(ctx);
+        if (request?.knownVersion === record.version)
+          return { version: record.version, changed: false };
+        return { version: record.version, changed: true, config: toWatcherConfig(record.config) };
+      },
+    ),
+
+    captureConfig: restate.handlers.object.shared(
+      { ingressPrivate: true },
+      async (ctx: restate.ObjectSharedContext): Promise<ConfigRecord> => currentRecord(ctx),
+    ),
+
+    setConfig: async (ctx: restate.ObjectContext, request: SetConfigRequest) => {
+      const config = parseOrRefuse(remoteConfigSchema, request?.config, "config");
+      const previous = await currentRecord(ctx);
+      const record: ConfigRecord = {
+        version: previous.version + 1,
+        config,
+        updatedBy: request.author?.slice(0, 253) || "unknown",
+        updatedAt: new Date(await ctx.date.now()).toISOString(),
+        comment: request.comment?.slice(0, 1024) ?? "",
+      };
+      ctx.set("config", record);
+      const history = (await ctx.get<ConfigRecord[]>("history")) ?? [];
+      ctx.set("history", [...history, record].slice(-CONFIG_HISTORY_LIMIT));
+      return { version: record.version };
+    },
+  },
+});
+
+export type ClusterObject = typeof Cluster;

@@ -1,0 +1,11 @@
+import { createCaptureWorkflow, type CaptureDeps } from "./capture.workflow.ts";
+import { Cluster } from "./cluster.object.ts";
+import { Incident } from "./incident.object.ts";
+import { createIngestService } from "./ingest.service.ts";
+
+export type ServiceDeps = CaptureDeps;
+
+/** Every Restate service podmortem serves, wired to its dependencies. */
+export function createServices(deps: ServiceDeps) {
+  return [Cluster, createIngestService(deps.metrics), Incident, createCaptureWorkflow(deps)];
+}
