@@ -1,5 +1,6 @@
 import { ApiException, RequestContext, type KubeConfig } from "@kubernetes/client-node";
 import { Readable } from "node:stream";
+import type { ReadableStream } from "node:stream/web";
 import { fetch } from "undici";
 
 export type LogRequest = {
@@ -41,5 +42,5 @@ export async function openPodLogStream(kc: KubeConfig, request: LogRequest): Pro
       {},
     );
   }
-  return Readable.fromWeb(response.body as import("node:stream/web").ReadableStream<Uint8Array>);
+  return Readable.fromWeb(response.body as ReadableStream<Uint8Array>);
 }
