@@ -7,6 +7,7 @@ import type { KubeAccess } from "../src/k8s/kube-access.ts";
 import type { PodEvent } from "../src/model/pod-event.ts";
 import { Cluster } from "./cluster.object.ts";
 import type { WorkflowMetrics } from "./metrics.ts";
+import { announce } from "./milestones.ts";
 import { captureCrashLog, sealCustody } from "./steps/evidence.ts";
 import { failureMessage, runStep, type StepRecord } from "./steps/step-runner.ts";
 
@@ -97,6 +98,7 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
           }
         };
         ctx.set(STATUS_KEY, status);
+        announce(ctx, { kind: "capture.started", captureId: ctx.key, event });
 
         const artifacts: CustodyArtifact[] = [];
         if (config.capture.steps.evidence) {
@@ -154,6 +156,13 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
         status.phase = phaseOf(status.steps);
         status.finishedAt = new Date(await ctx.date.now()).toISOString();
         ctx.set(STATUS_KEY, status);
+        announce(ctx, {
+          kind: "capture.finished",
+          captureId: ctx.key,
+          event,
+          outcome: status.phase === "running" ? "failed" : status.phase,
+          summary: status,
+        });
         await ctx.run("count capture", () => {
           deps.metrics.capturesCompleted.inc({ outcome: status.phase });
         });

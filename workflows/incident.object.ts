@@ -2,6 +2,7 @@ import * as restate from "@restatedev/restate-sdk";
 
 import type { PodEvent } from "../src/model/pod-event.ts";
 import type { CaptureWorkflow } from "./capture.workflow.ts";
+import { announce } from "./milestones.ts";
 
 export const RECENT_OCCURRENCES_KEPT = 64;
 export const DEFAULT_RATE_LIMIT_WINDOW_S = 3600;
@@ -93,6 +94,12 @@ export const Incident = restate.object({
         next.lastCaptureAtMs = nowMs;
       }
       ctx.set(STATE_KEY, next);
+      announce(ctx, {
+        kind: "incident.seen",
+        event,
+        occurrences: next.occurrences,
+        captureId: windowOpen ? next.lastCaptureId : null,
+      });
       return {
         counted: true,
         occurrences: next.occurrences,
