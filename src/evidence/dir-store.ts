@@ -1,0 +1,78 @@
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
+
+import type { EvidenceStore, PutOptions, StoredArtifact } from "./evidence-store.ts";
+import { HashingLimiter, toReadable } from "./hashing.ts";
+
+function safeJoin(root: string, key: string): string {
+  const target = path.resolve(root, key);
+  if (!target.startsWith(`${path.resolve(root)}${path.sep}`)) {
+    throw new Error(`evidence key escapes the store: ${key}`);
+  }
+  return target;
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  const files = await Promise.all(
+    entries.map(async (entry) => {
+      const full = path.join(dir, entry.name);
+      return entry.isDirectory() ? walk(full) : [full];
+    }),
+  );
+  return files.flat();
+}
+
+/** The evidence layout under a local folder, for development and single-node use. */
+export function createDirStore(rootDir: string): EvidenceStore {
+  const root = path.resolve(rootDir);
+  const uri = (key: string) => pathToFileURL(safeJoin(root, key)).href;
+  return {
+    describe: () => pathToFileURL(root).href,
+    uri,
+    async put(key, body, options: PutOptions = {}): Promise<StoredArtifact> {
+      const target = safeJoin(root, key);
+      await mkdir(path.dirname(target), { recursive: true });
+      // A crash mid-write leaves a temp file, never a half file under the final name.
+      const temp = `${target}.partial-${process.pid}-${Date.now()}`;
+      const limiter = new HashingLimiter(options.maxBytes);
+      try {
+        await pipeline(toReadable(body), limiter, createWriteStream(temp));
+        await rename(temp, target);
+      } catch (error) {
+        await rm(temp, { force: true });
+        throw error;
+      }
+      return {
+        key,
+        uri: uri(key),
+        size: limiter.size,
+        sha256: limiter.digest(),
+        truncated: limiter.truncated,
+      };
+    },
+    async get(key): Promise<Readable> {
+      const target = safeJoin(root, key);
+      await stat(target);
+      return createReadStream(target);
+    },
+    async head(key) {
+      try {
+        return { size: (await stat(safeJoin(root, key))).size };
+      } catch {
+        return undefined;
+      }
+    },
+    async list(prefix) {
+      const files = await walk(root);
+      return files
+        .map((file) => path.relative(root, file).split(path.sep).join("/"))
+        .filter((key) => key.startsWith(prefix) && !key.includes(".partial-"))
+        .sort();
+    },
+  };
+}

@@ -1,0 +1,24 @@
+import type { Readable } from "node:stream";
+
+export type StoredArtifact = {
+  key: string;
+  uri: string;
+  size: number;
+  sha256: string;
+  /** The body was longer than maxBytes and was cut there. */
+  truncated: boolean;
+};
+
+export type PutOptions = { contentType?: string; maxBytes?: number };
+
+/** Where evidence goes: S3 in production, a local folder for development. */
+export type EvidenceStore = {
+  /** Where the store writes, for logs and answers; never carries credentials. */
+  describe(): string;
+  uri(key: string): string;
+  /** Streams the body in, hashing and counting on the way; memory does not grow with its size. */
+  put(key: string, body: Readable | Buffer | string, options?: PutOptions): Promise<StoredArtifact>;
+  get(key: string): Promise<Readable>;
+  head(key: string): Promise<{ size: number } | undefined>;
+  list(prefix: string): Promise<string[]>;
+};

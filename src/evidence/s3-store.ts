@@ -1,0 +1,138 @@
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  type PutObjectCommandInput,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { PassThrough, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+
+import type { EvidenceStore, PutOptions, StoredArtifact } from "./evidence-store.ts";
+import { HashingLimiter, toReadable } from "./hashing.ts";
+
+export type S3ClientSettings = {
+  endpoint?: string | undefined;
+  region?: string | undefined;
+  forcePathStyle?: boolean | undefined;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
+};
+
+/**
+ * Without explicit credentials the AWS SDK's default chain applies (env, web identity / IRSA,
+ * instance profile). Checksums only when S3 requires them: podmortem computes its own SHA-256,
+ * and S3-compatible servers reject the SDK's chunked trailing checksums.
+ */
+export function createS3Client(settings: S3ClientSettings = {}): S3Client {
+  return new S3Client({
+    region: settings.region ?? process.env.AWS_REGION ?? "us-east-1",
+    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+    forcePathStyle: settings.forcePathStyle ?? false,
+    ...(settings.credentials ? { credentials: settings.credentials } : {}),
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+    maxAttempts: 1,
+  });
+}
+
+export type S3StoreSettings = {
+  client: S3Client;
+  bucket: string;
+  prefix?: string;
+  sse?: { kmsKeyId?: string | undefined };
+  objectLock?: { mode: "GOVERNANCE" | "COMPLIANCE"; retainDays: number };
+  partSizeBytes?: number;
+};
+
+export const DEFAULT_PART_SIZE_BYTES = 8 * 1024 * 1024;
+const PARTS_IN_FLIGHT = 2;
+
+export function createS3Store(settings: S3StoreSettings): EvidenceStore {
+  const { client, bucket } = settings;
+  const prefix = settings.prefix ?? "";
+  const objectKey = (key: string) => `${prefix}${key}`;
+  const uri = (key: string) => `s3://${bucket}/${objectKey(key)}`;
+
+  function protection(): Partial<PutObjectCommandInput> {
+    const extra: Partial<PutObjectCommandInput> = {};
+    if (settings.sse) {
+      extra.ServerSideEncryption = "aws:kms";
+      if (settings.sse.kmsKeyId) extra.SSEKMSKeyId = settings.sse.kmsKeyId;
+    }
+    if (settings.objectLock) {
+      extra.ObjectLockMode = settings.objectLock.mode;
+      extra.ObjectLockRetainUntilDate = new Date(
+        Date.now() + settings.objectLock.retainDays * 86_400_000,
+      );
+    }
+    return extra;
+  }
+
+  return {
+    describe: () => `s3://${bucket}/${prefix}`,
+    uri,
+    async put(key, body, options: PutOptions = {}): Promise<StoredArtifact> {
+      const limiter = new HashingLimiter(options.maxBytes);
+      const passThrough = new PassThrough();
+      const upload = new Upload({
+        client,
+        params: {
+          Bucket: bucket,
+          Key: objectKey(key),
+          Body: passThrough,
+          ContentType: options.contentType ?? "application/octet-stream",
+          ...protection(),
+        },
+        partSize: settings.partSizeBytes ?? DEFAULT_PART_SIZE_BYTES,
+        queueSize: PARTS_IN_FLIGHT,
+        leavePartsOnError: false,
+      });
+      await Promise.all([pipeline(toReadable(body), limiter, passThrough), upload.done()]);
+      return {
+        key,
+        uri: uri(key),
+        size: limiter.size,
+        sha256: limiter.digest(),
+        truncated: limiter.truncated,
+      };
+    },
+    async get(key): Promise<Readable> {
+      const answer = await client.send(
+        new GetObjectCommand({ Bucket: bucket, Key: objectKey(key) }),
+      );
+      return answer.Body as Readable;
+    },
+    async head(key) {
+      try {
+        const answer = await client.send(
+          new HeadObjectCommand({ Bucket: bucket, Key: objectKey(key) }),
+        );
+        return { size: answer.ContentLength ?? 0 };
+      } catch (error) {
+        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata
+          ?.httpStatusCode;
+        if (status === 404) return undefined;
+        throw error;
+      }
+    },
+    async list(listPrefix) {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const page = await client.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: objectKey(listPrefix),
+            ContinuationToken: token,
+          }),
+        );
+        for (const object of page.Contents ?? []) {
+          if (object.Key) keys.push(object.Key.slice(prefix.length));
+        }
+        token = page.NextContinuationToken;
+      } while (token);
+      return keys;
+    },
+  };
+}
