@@ -4,6 +4,7 @@ import { defineConfig } from "vitest/config";
 // s3rver); on a 2-core machine they run one file at a time so none of them starves the others.
 export default defineConfig({
   test: {
+    env: { RESTATE_LOGGING: "WARN" },
     projects: [
       {
         test: {

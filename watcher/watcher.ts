@@ -5,6 +5,7 @@ import type { Logger } from "../src/logging.ts";
 import type { PodEvent } from "../src/model/pod-event.ts";
 import {
   defaultRemoteConfig,
+  toWatcherConfig,
   watcherConfigSchema,
   type WatcherConfig,
 } from "../src/model/remote-config.ts";
@@ -34,7 +35,7 @@ export function createWatcher(deps: WatcherDeps) {
   const log = deps.log.child({ component: "watcher" });
   const audit = deps.log.child({ component: "audit" });
   const now = deps.now ?? Date.now;
-  let config: WatcherConfig = watcherConfigSchema.parse(defaultRemoteConfig());
+  let config: WatcherConfig = toWatcherConfig(defaultRemoteConfig());
   let configVersion: number | undefined;
   let reasons = new Set(config.detection.reasons);
   const seen = new Set<string>();
