@@ -53,6 +53,8 @@ export const devCommand: Command = {
       },
     });
     const dataDir = path.resolve(values["data-dir"]);
+    // The Restate SDK logs every invocation at info; the Restate UI shows them better.
+    process.env.RESTATE_LOGGING ??= values.verbose ? "INFO" : "WARN";
     const log = createLogger({ name: "podmortem-dev", level: values.verbose ? "info" : "warn" });
     const teardown: Teardown[] = [];
     const stopAll = async () => {
