@@ -1,6 +1,8 @@
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
 
 import { PodmortemError } from "../../src/errors.ts";
+import type { startFakeKubelet as StartFakeKubelet } from "../../test/harness/fake-kubelet.ts";
+import type { startKubeCluster as StartKubeCluster } from "../../test/harness/kube-cluster.ts";
 
 export type DemoCluster = { server: string; kubeconfigPath: string; stop(): Promise<void> };
 
@@ -13,12 +15,12 @@ const DEMO_NAMESPACE = "demo";
 export async function startDemoCluster(_dataDir: string): Promise<DemoCluster> {
   // The harness lives with the tests; the demo is a development tool and may use it.
   const harness = "../../test/harness/";
-  const { startKubeCluster } = (await import(
-    `${harness}kube-cluster.ts`
-  )) as typeof import("../../test/harness/kube-cluster.ts");
-  const { startFakeKubelet } = (await import(
-    `${harness}fake-kubelet.ts`
-  )) as typeof import("../../test/harness/fake-kubelet.ts");
+  const { startKubeCluster } = (await import(`${harness}kube-cluster.ts`)) as {
+    startKubeCluster: typeof StartKubeCluster;
+  };
+  const { startFakeKubelet } = (await import(`${harness}fake-kubelet.ts`)) as {
+    startFakeKubelet: typeof StartFakeKubelet;
+  };
   let cluster;
   try {
     cluster = await startKubeCluster({ controllerManager: true });

@@ -39,5 +39,5 @@ export function parseEnv<T extends z.ZodType>(
       `invalid ${processName} configuration: ${describeProblems(listProblems(result.error))}`,
     );
   }
-  return Object.freeze(result.data) as Readonly<z.infer<T>>;
+  return Object.freeze(result.data);
 }

@@ -6,7 +6,7 @@ export type KubeErrorClass = "terminal" | "retryable";
 export function kubeStatusOf(error: unknown): number | undefined {
   if (error instanceof ApiException) return error.code;
   if (typeof error === "object" && error !== null && "statusCode" in error) {
-    const status = (error).statusCode;
+    const status = error.statusCode;
     if (typeof status === "number") return status;
   }
   return undefined;
@@ -33,7 +33,7 @@ export function describeKubeError(error: unknown): string {
       }
     }
     if (typeof body === "object" && body !== null && "message" in body) {
-      return `${error.code}: ${String((body).message)}`;
+      return `${error.code}: ${String(body.message)}`;
     }
     return `${error.code}: ${error.message.slice(0, 500)}`;
   }

@@ -165,7 +165,7 @@ describe("a crashing Deployment, end to end", () => {
       const rows = await restate.query<Row>(
         `SELECT value_utf8 FROM state WHERE service_name = 'Incident' AND service_key = '${key}' AND key = 'incident'`,
       );
-      const incident = JSON.parse(String(rows[0]?.value_utf8 ?? "null")) as {
+      const incident = JSON.parse((rows[0]?.value_utf8 as string | undefined) ?? "null") as {
         occurrences: number;
       } | null;
       expect(incident?.occurrences).toBe(3);
