@@ -4,6 +4,7 @@ import { loadWatcherConfig, type WatcherProcessConfig } from "../src/config/watc
 import { startOpsServer } from "../src/http/ops-server.ts";
 import { loadKubeConfig } from "../src/k8s/client.ts";
 import { createLogger, type Logger } from "../src/logging.ts";
+import { pino } from "pino";
 import { PODMORTEM_VERSION } from "../src/version.ts";
 import { createWatcherMetrics } from "./metrics.ts";
 import { createRestateLink } from "./restate-link.ts";
@@ -17,10 +18,19 @@ export async function runWatcher(
 ): Promise<RunningWatcher> {
   const kc = loadKubeConfig({ kubeconfigPath: config.kubeconfigPath });
   const metrics = createWatcherMetrics();
+  const auditLog =
+    config.auditLog === "stdout"
+      ? root
+      : createLogger(
+          { name: "podmortem-audit", level: "info" },
+          pino.destination({ dest: config.auditLog, append: true, mkdir: true, sync: false }),
+        );
   const watcher = createWatcher({
     kc,
     link: createRestateLink(config.restate),
     log: root,
+    auditLog,
+    leaderElection: config.leaderElection,
     metrics,
     clusterName: config.clusterName,
     identity: config.identity,

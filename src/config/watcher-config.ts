@@ -1,6 +1,8 @@
+import os from "node:os";
 import { z } from "zod";
 
-import { envPort, LOG_LEVELS, parseEnv, type Env } from "./env.ts";
+import { PodmortemError } from "../errors.ts";
+import { envBoolean, envPort, LOG_LEVELS, parseEnv, type Env } from "./env.ts";
 
 const schema = z.looseObject({
   PODMORTEM_CLUSTER_NAME: z
@@ -11,7 +13,16 @@ const schema = z.looseObject({
   PODMORTEM_RESTATE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   PODMORTEM_HTTP_PORT: envPort.default(8080),
   PODMORTEM_LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
-  PODMORTEM_IDENTITY: z.string().default("podmortem-watcher"),
+  PODMORTEM_IDENTITY: z.string().optional(),
+  POD_NAME: z.string().optional(),
+  POD_NAMESPACE: z.string().optional(),
+  PODMORTEM_LEADER_ELECTION: envBoolean.default(true),
+  PODMORTEM_LEASE_NAMESPACE: z.string().optional(),
+  PODMORTEM_LEASE_NAME: z.string().default("podmortem-watcher"),
+  PODMORTEM_LEASE_DURATION_S: z.coerce.number().int().min(2).max(600).default(15),
+  PODMORTEM_RENEW_DEADLINE_S: z.coerce.number().int().min(1).max(600).default(10),
+  PODMORTEM_RETRY_PERIOD_S: z.coerce.number().min(0.1).max(60).default(2),
+  PODMORTEM_AUDIT_LOG: z.string().default("stdout"),
   PODMORTEM_CONFIG_POLL_INTERVAL_MS: z.coerce
     .number()
     .int()
@@ -27,12 +38,31 @@ export type WatcherProcessConfig = {
   httpPort: number;
   logLevel: (typeof LOG_LEVELS)[number];
   identity: string;
+  leaderElection:
+    | {
+        namespace: string;
+        name: string;
+        identity: string;
+        leaseDurationS: number;
+        renewDeadlineS: number;
+        retryPeriodS: number;
+      }
+    | undefined;
+  /** "stdout", or a file the audit lines are appended to. */
+  auditLog: string;
   configPollIntervalMs: number;
   kubeconfigPath: string | undefined;
 };
 
 export function loadWatcherConfig(env: Env): Readonly<WatcherProcessConfig> {
   const raw = parseEnv(schema, env, "watcher");
+  const identity = raw.PODMORTEM_IDENTITY ?? raw.POD_NAME ?? `${os.hostname()}-${process.pid}`;
+  if (raw.PODMORTEM_RENEW_DEADLINE_S >= raw.PODMORTEM_LEASE_DURATION_S) {
+    throw new PodmortemError(
+      "CONFIG_INVALID",
+      "invalid watcher configuration: PODMORTEM_RENEW_DEADLINE_S must be shorter than PODMORTEM_LEASE_DURATION_S",
+    );
+  }
   const config: WatcherProcessConfig = {
     clusterName: raw.PODMORTEM_CLUSTER_NAME,
     restate: {
@@ -42,7 +72,18 @@ export function loadWatcherConfig(env: Env): Readonly<WatcherProcessConfig> {
     },
     httpPort: raw.PODMORTEM_HTTP_PORT,
     logLevel: raw.PODMORTEM_LOG_LEVEL,
-    identity: raw.PODMORTEM_IDENTITY,
+    identity,
+    leaderElection: raw.PODMORTEM_LEADER_ELECTION
+      ? {
+          namespace: raw.PODMORTEM_LEASE_NAMESPACE ?? raw.POD_NAMESPACE ?? "podmortem",
+          name: raw.PODMORTEM_LEASE_NAME,
+          identity,
+          leaseDurationS: raw.PODMORTEM_LEASE_DURATION_S,
+          renewDeadlineS: raw.PODMORTEM_RENEW_DEADLINE_S,
+          retryPeriodS: raw.PODMORTEM_RETRY_PERIOD_S,
+        }
+      : undefined,
+    auditLog: raw.PODMORTEM_AUDIT_LOG,
     configPollIntervalMs: raw.PODMORTEM_CONFIG_POLL_INTERVAL_MS,
     kubeconfigPath: raw.KUBECONFIG,
   };

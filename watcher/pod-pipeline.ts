@@ -1,0 +1,217 @@
+import { createHash } from "node:crypto";
+
+import type { Logger } from "../src/logging.ts";
+import type { PodEvent } from "../src/model/pod-event.ts";
+import type { WatcherConfig } from "../src/model/remote-config.ts";
+import { computeSignature } from "../src/model/signature.ts";
+import { statusFingerprint, toSlimPod } from "./informers/slim-pod.ts";
+import type { WatcherMetrics } from "./metrics.ts";
+import type { Batcher } from "./pipeline/batcher.ts";
+import { Deduper } from "./pipeline/dedup.ts";
+import { detectFailures } from "./pipeline/detect.ts";
+import { MetadataCache } from "./pipeline/metadata-cache.ts";
+import type { OwnerResolver } from "./pipeline/owner-resolver.ts";
+import { inferWorkload } from "./pipeline/workload.ts";
+
+export const AUDIT_DECISIONS = ["sent", "deduped", "filtered", "opted_out", "dropped"] as const;
+export type AuditDecision = (typeof AUDIT_DECISIONS)[number];
+
+const KNOWN_REASONS = new Set([
+  "CrashLoopBackOff",
+  "OOMKilled",
+  "Error",
+  "ImagePullBackOff",
+  "ErrImagePull",
+  "CreateContainerError",
+  "CreateContainerConfigError",
+  "RunContainerError",
+  "ContainerStatusUnknown",
+  "Evicted",
+  "InvalidImageName",
+]);
+
+/** Metric labels come from a fixed set: a runtime's free-text reason becomes "Other". */
+export function reasonLabel(reason: string): string {
+  return KNOWN_REASONS.has(reason) ? reason : "Other";
+}
+
+export function payloadSha256(event: PodEvent): string {
+  return createHash("sha256").update(JSON.stringify(event)).digest("hex");
+}
+
+export type AuditWriter = (
+  decision: AuditDecision,
+  event: PodEvent,
+  extra?: { idempotencyKey?: string },
+) => void;
+
+export function createAuditWriter(audit: Logger): AuditWriter {
+  return (decision, event, extra) => {
+    audit.info(
+      {
+        audit: "pod-event",
+        decision,
+        eventId: event.id,
+        signature: event.signature,
+        cluster: event.cluster,
+        namespace: event.namespace,
+        pod: event.pod,
+        container: event.container,
+        reason: event.reason,
+        exitCode: event.exitCode,
+        suppressed: event.suppressed,
+        payloadSha256: payloadSha256(event),
+        ...(extra?.idempotencyKey ? { idempotencyKey: extra.idempotencyKey } : {}),
+      },
+      "audit",
+    );
+  };
+}
+
+const SEEN_OCCURRENCES_KEPT = 200_000;
+
+/**
+ * From raw pod JSON to queued events: skip updates that change nothing detection reads, detect
+ * each new occurrence once, resolve its workload, filter, fold repeats, enrich, batch.
+ */
+export function createPodPipeline(deps: {
+  cluster: string;
+  batcher: Batcher;
+  resolver: OwnerResolver;
+  metrics: WatcherMetrics;
+  audit: AuditWriter;
+  log: Logger;
+  now: () => number;
+  config: () => WatcherConfig;
+}) {
+  const fingerprints = new Map<string, Map<string, string>>();
+  const seen = new Set<string>();
+  const metadata = new MetadataCache(deps.config().metadataCache);
+  const deduper = new Deduper(deps.config().dedup.cooldownS * 1000);
+  let reasons = new Set(deps.config().detection.reasons);
+  let excluded = new Set(deps.config().namespaces.exclude);
+  let pendingResolutions = 0;
+
+  function remember(id: string): boolean {
+    if (seen.has(id)) return false;
+    seen.add(id);
+    if (seen.size > SEEN_OCCURRENCES_KEPT) {
+      const oldest = seen.values().next().value;
+      if (oldest !== undefined) seen.delete(oldest);
+    }
+    return true;
+  }
+
+  function admit(event: PodEvent): void {
+    const decision = deduper.offer(event, deps.now());
+    if ("folded" in decision) {
+      deps.metrics.deduped.inc();
+      deps.metrics.events.inc({ type: "deduped", reason: reasonLabel(event.reason) });
+      deps.audit("deduped", event);
+      return;
+    }
+    deps.batcher.add(decision.send);
+  }
+
+  async function resolveAndAdmit(
+    events: PodEvent[],
+    pod: NonNullable<ReturnType<typeof toSlimPod>>,
+  ): Promise<void> {
+    pendingResolutions += 1;
+    try {
+      const { workload, optOut } = await deps.resolver.resolve(pod, deps.now());
+      for (const detected of events) {
+        const event = {
+          ...detected,
+          workload,
+          signature: computeSignature({ ...detected, workload }),
+        };
+        if (optOut) {
+          deps.metrics.events.inc({ type: "opted_out", reason: reasonLabel(event.reason) });
+          deps.audit("opted_out", event);
+          continue;
+        }
+        admit(event);
+      }
+    } catch (err) {
+      deps.log.error({ err, pod: pod.metadata?.name }, "could not process a pod's failures");
+    } finally {
+      pendingResolutions -= 1;
+    }
+  }
+
+  return {
+    handle(type: "ADDED" | "MODIFIED" | "DELETED", raw: unknown): void {
+      const uid = (raw as { metadata?: { uid?: string } }).metadata?.uid;
+      const namespace = (raw as { metadata?: { namespace?: string } }).metadata?.namespace;
+      if (!uid || !namespace || excluded.has(namespace)) return;
+      const fingerprint = statusFingerprint(raw);
+      let inNamespace = fingerprints.get(namespace);
+      if (!inNamespace) fingerprints.set(namespace, (inNamespace = new Map()));
+      if (type !== "DELETED" && inNamespace.get(uid) === fingerprint) return;
+      if (type === "DELETED") inNamespace.delete(uid);
+      else inNamespace.set(uid, fingerprint);
+      const pod = toSlimPod(raw);
+      if (!pod) return;
+      const nowMs = deps.now();
+      metadata.remember(uid, pod.metadata?.labels, nowMs);
+      const observedAt = new Date(nowMs).toISOString();
+      const fresh: PodEvent[] = [];
+      for (const detection of detectFailures(pod, {
+        cluster: deps.cluster,
+        workload: inferWorkload(pod),
+        observedAt,
+      })) {
+        if (!remember(detection.event.id)) continue;
+        const meta = metadata.getMetadata(uid, nowMs);
+        const event: PodEvent = { ...detection.event, ...meta, suppressed: 0 };
+        if (!detection.reasons.some((reason) => reasons.has(reason))) {
+          deps.metrics.events.inc({ type: "filtered", reason: reasonLabel(event.reason) });
+          deps.audit("filtered", event);
+          continue;
+        }
+        deps.metrics.events.inc({ type: "detected", reason: reasonLabel(event.reason) });
+        fresh.push(event);
+      }
+      if (type === "DELETED") metadata.forget(uid);
+      if (fresh.length > 0) void resolveAndAdmit(fresh, pod);
+    },
+    /** Pods absent from a fresh list of a scope are gone: drop what was kept for them. */
+    forgetAllBut(uids: ReadonlySet<string>, namespace: string | undefined): void {
+      const scopes =
+        namespace === undefined ? [...fingerprints.values()] : [fingerprints.get(namespace)];
+      for (const scope of scopes) {
+        if (!scope) continue;
+        for (const uid of scope.keys()) if (!uids.has(uid)) scope.delete(uid);
+      }
+    },
+    forgetNamespace(namespace: string): void {
+      fingerprints.delete(namespace);
+    },
+    tick(): void {
+      const nowMs = deps.now();
+      for (const event of deduper.drainExpired(nowMs)) deps.batcher.add(event);
+    },
+    evictExpired(): void {
+      metadata.evictExpired(deps.now());
+    },
+    drainFolded(): void {
+      for (const event of deduper.drainAll()) deps.batcher.add(event);
+    },
+    configure(config: WatcherConfig): void {
+      reasons = new Set(config.detection.reasons);
+      excluded = new Set(config.namespaces.exclude);
+      deduper.configure(config.dedup.cooldownS * 1000);
+      metadata.configure(config.metadataCache);
+    },
+    idle: () => pendingResolutions === 0,
+    stats: () => ({
+      pods: fingerprints.size,
+      occurrences: seen.size,
+      metadata: metadata.size,
+      signatures: deduper.size,
+    }),
+  };
+}
+
+export type PodPipeline = ReturnType<typeof createPodPipeline>;
