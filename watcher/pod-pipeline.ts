@@ -86,6 +86,9 @@ export function createPodPipeline(deps: {
 }) {
   const fingerprints = new Map<string, Map<string, string>>();
   const seen = new Set<string>();
+  // The newest terminated instance seen per failing container: a jump in restartCount means
+  // terminations happened while nobody could look (an API server outage), and they still count.
+  const lastInstances = new Map<string, Map<string, number>>();
   const metadata = new MetadataCache(deps.config().metadataCache);
   const deduper = new Deduper(deps.config().dedup.cooldownS * 1000);
   let reasons = new Set(deps.config().detection.reasons);
@@ -102,6 +105,18 @@ export function createPodPipeline(deps: {
     return true;
   }
 
+  function unseenTerminations(
+    uid: string,
+    event: Pick<PodEvent, "container" | "restartCount" | "finishedAt">,
+  ): number {
+    if (event.finishedAt === null) return 0;
+    let containers = lastInstances.get(uid);
+    if (!containers) lastInstances.set(uid, (containers = new Map()));
+    const previous = containers.get(event.container);
+    containers.set(event.container, Math.max(previous ?? -1, event.restartCount));
+    return previous === undefined ? 0 : Math.max(0, event.restartCount - previous - 1);
+  }
+
   function admit(event: PodEvent): void {
     const decision = deduper.offer(event, deps.now());
     if ("folded" in decision) {
@@ -110,7 +125,7 @@ export function createPodPipeline(deps: {
       deps.audit("deduped", event);
       return;
     }
-    deps.batcher.add(decision.send);
+    for (const event of decision.send) deps.batcher.add(event);
   }
 
   async function resolveAndAdmit(
@@ -164,7 +179,11 @@ export function createPodPipeline(deps: {
       })) {
         if (!remember(detection.event.id)) continue;
         const meta = metadata.getMetadata(uid, nowMs);
-        const event: PodEvent = { ...detection.event, ...meta, suppressed: 0 };
+        const event: PodEvent = {
+          ...detection.event,
+          ...meta,
+          suppressed: unseenTerminations(uid, detection.event),
+        };
         if (!detection.reasons.some((reason) => reasons.has(reason))) {
           deps.metrics.events.inc({ type: "filtered", reason: reasonLabel(event.reason) });
           deps.audit("filtered", event);
@@ -173,7 +192,10 @@ export function createPodPipeline(deps: {
         deps.metrics.events.inc({ type: "detected", reason: reasonLabel(event.reason) });
         fresh.push(event);
       }
-      if (type === "DELETED") metadata.forget(uid);
+      if (type === "DELETED") {
+        metadata.forget(uid);
+        lastInstances.delete(uid);
+      }
       if (fresh.length > 0) void resolveAndAdmit(fresh, pod);
     },
     /** Pods absent from a fresh list of a scope are gone: drop what was kept for them. */
@@ -182,7 +204,11 @@ export function createPodPipeline(deps: {
         namespace === undefined ? [...fingerprints.values()] : [fingerprints.get(namespace)];
       for (const scope of scopes) {
         if (!scope) continue;
-        for (const uid of scope.keys()) if (!uids.has(uid)) scope.delete(uid);
+        for (const uid of scope.keys()) {
+          if (uids.has(uid)) continue;
+          scope.delete(uid);
+          lastInstances.delete(uid);
+        }
       }
     },
     forgetNamespace(namespace: string): void {

@@ -364,16 +364,21 @@ export async function startFakeKubelet(
     };
   }
 
+  /** Like a kubelet, keeps trying until the API server has the newest status of the pod. */
   function pushStatus(sim: PodSim): Promise<void> {
-    const status = renderStatus(sim);
     sim.updates = sim.updates.then(async () => {
-      if (sim.stopped) return;
-      await core
-        .patchNamespacedPodStatus(
-          { name: sim.name, namespace: sim.namespace, body: { status } },
-          setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-        )
-        .catch(() => undefined);
+      for (let attempt = 0; attempt < 120 && !sim.stopped; attempt += 1) {
+        try {
+          await core.patchNamespacedPodStatus(
+            { name: sim.name, namespace: sim.namespace, body: { status: renderStatus(sim) } },
+            setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+          );
+          return;
+        } catch (error) {
+          if ((error as { code?: number }).code === 404) return;
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+      }
     });
     return sim.updates;
   }
@@ -512,9 +517,7 @@ export async function startFakeKubelet(
       stopped: false,
     };
     if (scenario === "init-crash")
-      for (const c of sim.containers) if (c.kind === "regular") c.state = "pulling";
-    if (scenario === "init-crash")
-      for (const c of sim.containers) if (c.kind === "regular") c.state = "createerror";
+      for (const c of sim.containers) if (c.kind === "regular") c.state = "initializing";
     if (scenario === "evicted") {
       sim.phase = "Failed";
       sim.reason = "Evicted";

@@ -2,7 +2,8 @@ import type { PodEvent } from "../../src/model/pod-event.ts";
 
 type Window = { openedAtMs: number; pending: PodEvent | undefined; folded: number };
 
-export type DedupDecision = { send: PodEvent } | { folded: PodEvent };
+/** `send` holds the event itself and, first, what an expired window had folded. */
+export type DedupDecision = { send: PodEvent[] } | { folded: PodEvent };
 
 /**
  * Folds repeats of one signature within the cooldown. Nothing is lost: when the cooldown ends,
@@ -33,10 +34,11 @@ export class Deduper {
       window.pending = event;
       return { folded: event };
     }
+    const carried = window ? this.#carry(window) : undefined;
     this.#windows.delete(event.signature);
     this.#windows.set(event.signature, { openedAtMs: nowMs, pending: undefined, folded: 0 });
     this.#evictBeyondBound(nowMs);
-    return { send: event };
+    return { send: carried ? [carried, event] : [event] };
   }
 
   /** Events whose cooldown has ended with repeats folded into them, ready to send. */

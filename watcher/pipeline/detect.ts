@@ -81,7 +81,6 @@ function detectContainer(
     // The restart count the terminated instance had: a last state belongs to the previous one.
     const instanceRestarts = current ? restartCount : Math.max(0, restartCount - 1);
     const reasons = [reason];
-    if (exitCode !== null && exitCode !== 0 && reason !== "Error") reasons.push("Error");
     if (waiting?.reason) reasons.push(waiting.reason);
     return {
       reasons,

@@ -31,10 +31,18 @@ describe("Deduper", () => {
     expect(deduper.drainAll()).toEqual([expect.objectContaining({ suppressed: 4 })]);
   });
 
-  it("sends again after the cooldown", () => {
+  it("sends again after the cooldown, carrying what the old window folded", () => {
     const deduper = new Deduper(1000);
     deduper.offer(occurrence(1), 0);
-    expect(deduper.offer(occurrence(2), 1500)).toHaveProperty("send");
+    deduper.offer(occurrence(2), 500);
+    deduper.offer(occurrence(3), 600);
+    const decision = deduper.offer(occurrence(4), 1500);
+    expect(decision).toEqual({
+      send: [
+        expect.objectContaining({ podUID: "uid-3", suppressed: 1 }),
+        expect.objectContaining({ podUID: "uid-4", suppressed: 0 }),
+      ],
+    });
   });
 
   it("passes everything through with a cooldown of zero", () => {

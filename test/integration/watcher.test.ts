@@ -1,0 +1,263 @@
+import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
+import { mkdtemp } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { createDirStore } from "../../src/evidence/dir-store.ts";
+import { createKubeAccess } from "../../src/k8s/kube-access.ts";
+import { createLogger } from "../../src/logging.ts";
+import { createWatcherMetrics, type WatcherMetrics } from "../../watcher/metrics.ts";
+import { createRestateLink } from "../../watcher/restate-link.ts";
+import { createWatcher, type Watcher } from "../../watcher/watcher.ts";
+import { createWorkflowMetrics } from "../../workflows/metrics.ts";
+import { createServices } from "../../workflows/services.ts";
+import { eventually } from "../harness/eventually.ts";
+import { startFakeKubelet, type FakeKubelet, type Scenario } from "../harness/fake-kubelet.ts";
+import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
+import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
+import { incidentsFor, setConfig, sleep } from "./watcher-helpers.ts";
+
+const CLUSTER = "watch";
+const MAX_RESTARTS = 3;
+let cluster: KubeCluster;
+let kubelet: FakeKubelet;
+let restate: RestateHarness;
+let watcher: Watcher;
+let metrics: WatcherMetrics;
+let core: CoreV1Api;
+
+async function counter(name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
+  const values = (metric?.values ?? []) as Array<{ value: number; labels: Record<string, string> }>;
+  return values
+    .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
+    .reduce((sum, v) => sum + v.value, 0);
+}
+
+async function createNamespace(name: string, labels?: Record<string, string>) {
+  await core.createNamespace({ body: { metadata: { name, ...(labels ? { labels } : {}) } } });
+}
+
+async function createPod(
+  namespace: string,
+  name: string,
+  scenario: Scenario,
+  spec: Partial<V1Pod["spec"]> = {},
+) {
+  await core.createNamespacedPod({
+    namespace,
+    body: {
+      metadata: { name, annotations: { "fake-kubelet/scenario": scenario } },
+      spec: { containers: [{ name: "app", image: "registry.example/app:1" }], ...spec },
+    },
+  });
+}
+
+beforeAll(async () => {
+  cluster = await startKubeCluster();
+  kubelet = await startFakeKubelet(cluster, {
+    nodes: ["node-a"],
+    restartIntervalMs: 700,
+    maxRestarts: MAX_RESTARTS,
+  });
+  core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+  const evidence = await mkdtemp(path.join(os.tmpdir(), "podmortem-watch-evidence-"));
+  restate = await startRestate({
+    services: createServices({
+      kube: createKubeAccess(cluster.kubeConfig()),
+      store: createDirStore(evidence),
+      metrics: createWorkflowMetrics(),
+      evidencePrefix: undefined,
+      identity: "test",
+      version: "test",
+    }),
+  });
+  await setConfig(restate, CLUSTER, { dedup: { cooldownS: 2 }, batch: { flushIntervalMs: 100 } });
+  metrics = createWatcherMetrics();
+  watcher = createWatcher({
+    kc: cluster.kubeConfig(),
+    link: createRestateLink({
+      ingressUrl: restate.ingressUrl,
+      authToken: undefined,
+      requestTimeoutMs: 5000,
+    }),
+    log: createLogger({ name: "watcher-test", level: "silent" }),
+    metrics,
+    clusterName: CLUSTER,
+    identity: "test-watcher",
+    configPollIntervalMs: 300,
+  });
+  await watcher.start({ clusterUID: "uid", kubernetesVersion: "v1.20.2", watcherVersion: "test" });
+}, 120_000);
+
+afterAll(async () => {
+  await watcher?.stop(2000);
+  await restate?.[Symbol.asyncDispose]();
+  await kubelet?.[Symbol.asyncDispose]();
+  await cluster?.[Symbol.asyncDispose]();
+});
+
+describe("the watcher against a real API server", () => {
+  it("detects every failure reason, each container and occurrence counted once", async () => {
+    await createNamespace("reasons");
+    const scenarios: Scenario[] = [
+      "crashloop",
+      "oomkilled",
+      "imagepullbackoff",
+      "createcontainererror",
+      "evicted",
+    ];
+    for (const scenario of scenarios) await createPod("reasons", scenario, scenario);
+    await createPod("reasons", "init-crash", "init-crash", {
+      initContainers: [{ name: "migrate", image: "registry.example/migrate:1" }],
+    });
+    await createPod("reasons", "multi-container", "multi-container", {
+      containers: [
+        { name: "app", image: "registry.example/app:1" },
+        { name: "sidecar", image: "registry.example/sidecar:1" },
+      ],
+    });
+
+    const found = await eventually(async () => {
+      const all = await incidentsFor(restate, CLUSTER, "reasons");
+      const reasons = all.map((i) => `${i.lastEvent.pod}/${i.container}:${i.reason}`).sort();
+      expect(reasons).toEqual([
+        "crashloop/app:Error",
+        "createcontainererror/app:CreateContainerError",
+        "evicted/app:Evicted",
+        "imagepullbackoff/app:ImagePullBackOff",
+        "init-crash/migrate:Error",
+        "multi-container/sidecar:Error",
+        "oomkilled/app:OOMKilled",
+      ]);
+      // Every crash of the crash-looping containers arrives, folded or not.
+      for (const incident of all.filter((i) => i.exitCode !== null && i.reason !== "Evicted")) {
+        expect(incident.occurrences).toBe(MAX_RESTARTS);
+      }
+      return all;
+    }, 45_000);
+    const init = found.find((i) => i.container === "migrate")!;
+    expect(init.lastEvent.containerType).toBe("init");
+    const oom = found.find((i) => i.reason === "OOMKilled")!;
+    expect(oom.lastEvent).toMatchObject({ exitCode: 137, signal: 9 });
+    expect(await counter("forensics_watcher_events_deduped_total")).toBeGreaterThan(0);
+  });
+
+  it("follows namespaces that gain and lose a label, without a restart", async () => {
+    await setConfig(restate, CLUSTER, {
+      dedup: { cooldownS: 0 },
+      batch: { flushIntervalMs: 100 },
+      namespaces: { mode: "label", selector: "podmortem=on" },
+    });
+    await eventually(async () => expect(watcher.config.namespaces.mode).toBe("label"), 10_000);
+    await createNamespace("unlabelled");
+    await createNamespace("labelled", { podmortem: "on" });
+    await createPod("unlabelled", "ignored", "oomkilled");
+    await createPod("labelled", "watched", "oomkilled");
+    await eventually(
+      async () => expect(await incidentsFor(restate, CLUSTER, "labelled")).toHaveLength(1),
+      30_000,
+    );
+    expect(await incidentsFor(restate, CLUSTER, "unlabelled")).toHaveLength(0);
+
+    await core.patchNamespace(
+      { name: "unlabelled", body: { metadata: { labels: { podmortem: "on" } } } },
+      // merge patch: the default for a plain object body is JSON Patch
+      (await import("@kubernetes/client-node")).setHeaderOptions(
+        "Content-Type",
+        "application/merge-patch+json",
+      ),
+    );
+    await eventually(
+      async () => expect(await incidentsFor(restate, CLUSTER, "unlabelled")).toHaveLength(1),
+      30_000,
+    );
+
+    await core.patchNamespace(
+      { name: "labelled", body: { metadata: { labels: { podmortem: "off" } } } },
+      (await import("@kubernetes/client-node")).setHeaderOptions(
+        "Content-Type",
+        "application/merge-patch+json",
+      ),
+    );
+    await eventually(async () => expect(watcher.stats().watches).toBe(1), 10_000);
+    await createPod("labelled", "after-unlabel", "imagepullbackoff");
+    await sleep(3000);
+    expect(await incidentsFor(restate, CLUSTER, "labelled", "after-unlabel")).toHaveLength(0);
+  });
+
+  it("loses and doubles nothing across an API server restart", async () => {
+    await setConfig(restate, CLUSTER, { dedup: { cooldownS: 0 }, batch: { flushIntervalMs: 100 } });
+    await eventually(async () => expect(watcher.config.namespaces.mode).toBe("all"), 10_000);
+    await createNamespace("restart");
+    await createPod("restart", "crasher", "crashloop");
+    await eventually(
+      async () =>
+        expect(kubelet.restartCount("restart", "crasher", "app")).toBeGreaterThanOrEqual(1),
+      10_000,
+    );
+    const reconnects = await counter("forensics_watcher_reconnects_total");
+    await cluster.restartApiServer();
+    await eventually(async () => {
+      const [incident] = await incidentsFor(restate, CLUSTER, "restart", "crasher");
+      expect(incident?.occurrences).toBe(MAX_RESTARTS);
+    }, 40_000);
+    expect(await counter("forensics_watcher_reconnects_total")).toBeGreaterThan(reconnects);
+    await sleep(2000);
+    const [incident] = await incidentsFor(restate, CLUSTER, "restart", "crasher");
+    expect(incident?.occurrences).toBe(MAX_RESTARTS);
+  });
+
+  it("delivers everything after a 30 s Restate outage, counted once", async () => {
+    await createNamespace("outage");
+    await restate.stopServer("SIGKILL");
+    await createPod("outage", "during", "crashloop");
+    await sleep(30_000);
+    expect(
+      await counter("forensics_watcher_batches_sent_total", { outcome: "error" }),
+    ).toBeGreaterThan(0);
+    await restate.startServer();
+    await eventually(async () => {
+      const [incident] = await incidentsFor(restate, CLUSTER, "outage", "during");
+      expect(incident?.occurrences).toBe(MAX_RESTARTS);
+    }, 40_000);
+    expect(watcher.stats().queue).toBe(0);
+  }, 120_000);
+
+  it("applies a config change live, and keeps the old one when the new one is bad", async () => {
+    await setConfig(restate, CLUSTER, {
+      dedup: { cooldownS: 0 },
+      batch: { flushIntervalMs: 100 },
+      detection: { reasons: ["Error"] },
+    });
+    await eventually(
+      async () => expect(watcher.config.detection.reasons).not.toContain("OOMKilled"),
+      10_000,
+    );
+    await createNamespace("live");
+    const filteredBefore = await counter("forensics_watcher_events_total", { type: "filtered" });
+    await createPod("live", "oom-ignored", "oomkilled");
+    await eventually(
+      async () =>
+        expect(
+          await counter("forensics_watcher_events_total", { type: "filtered" }),
+        ).toBeGreaterThan(filteredBefore),
+      15_000,
+    );
+    expect(await incidentsFor(restate, CLUSTER, "live")).toHaveLength(0);
+
+    // Bypasses the backend's own validation, as a config written by an older backend could.
+    const version = watcher.configVersion;
+    const bad = await fetch(`${restate.ingressUrl}/Cluster/${CLUSTER}/setConfig`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ config: { batch: { maxEvents: 0 } } }),
+    });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain("batch.maxEvents");
+    await sleep(1000);
+    expect(watcher.configVersion).toBe(version);
+    expect(watcher.config.detection.reasons).toEqual(["Error"]);
+  });
+});
