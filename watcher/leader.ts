@@ -50,8 +50,11 @@ export function createLeaderElector(
   let lastRenewMs = 0;
   let loop: Promise<void> = Promise.resolve();
 
+  // client-node hands MicroTime fields back as strings or Dates depending on the path: compare text.
+  const timeText = (value: unknown) =>
+    value instanceof Date ? value.toISOString() : typeof value === "string" ? value : "";
   const recordOf = (lease: V1Lease) =>
-    `${lease.spec?.holderIdentity ?? ""}|${lease.spec?.renewTime?.toISOString() ?? ""}|${lease.spec?.leaseTransitions ?? 0}`;
+    `${lease.spec?.holderIdentity ?? ""}|${timeText(lease.spec?.renewTime)}|${lease.spec?.leaseTransitions ?? 0}`;
 
   function desired(previous: V1Lease | undefined): V1Lease["spec"] {
     const stamp = new V1MicroTime(now());
