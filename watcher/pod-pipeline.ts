@@ -10,7 +10,7 @@ import type { Batcher } from "./pipeline/batcher.ts";
 import { Deduper } from "./pipeline/dedup.ts";
 import { detectFailures } from "./pipeline/detect.ts";
 import { MetadataCache } from "./pipeline/metadata-cache.ts";
-import type { OwnerResolver } from "./pipeline/owner-resolver.ts";
+import type { OwnerResolver, Resolution } from "./pipeline/owner-resolver.ts";
 import { inferWorkload } from "./pipeline/workload.ts";
 
 export const AUDIT_DECISIONS = ["sent", "deduped", "filtered", "opted_out", "dropped"] as const;
@@ -47,6 +47,7 @@ export type AuditWriter = (
 
 export function createAuditWriter(audit: Logger): AuditWriter {
   return (decision, event, extra) => {
+    if (!audit.isLevelEnabled("info")) return;
     audit.info(
       {
         audit: "pod-event",
@@ -128,26 +129,30 @@ export function createPodPipeline(deps: {
     for (const event of decision.send) deps.batcher.add(event);
   }
 
+  function admitResolved(events: PodEvent[], resolution: Resolution): void {
+    const { workload, optOut } = resolution;
+    for (const detected of events) {
+      const sameWorkload =
+        detected.workload.kind === workload.kind && detected.workload.name === workload.name;
+      const event = sameWorkload
+        ? detected
+        : { ...detected, workload, signature: computeSignature({ ...detected, workload }) };
+      if (optOut) {
+        deps.metrics.events.inc({ type: "opted_out", reason: reasonLabel(event.reason) });
+        deps.audit("opted_out", event);
+        continue;
+      }
+      admit(event);
+    }
+  }
+
   async function resolveAndAdmit(
     events: PodEvent[],
     pod: NonNullable<ReturnType<typeof toSlimPod>>,
   ): Promise<void> {
     pendingResolutions += 1;
     try {
-      const { workload, optOut } = await deps.resolver.resolve(pod, deps.now());
-      for (const detected of events) {
-        const event = {
-          ...detected,
-          workload,
-          signature: computeSignature({ ...detected, workload }),
-        };
-        if (optOut) {
-          deps.metrics.events.inc({ type: "opted_out", reason: reasonLabel(event.reason) });
-          deps.audit("opted_out", event);
-          continue;
-        }
-        admit(event);
-      }
+      admitResolved(events, await deps.resolver.resolve(pod, deps.now()));
     } catch (err) {
       deps.log.error({ err, pod: pod.metadata?.name }, "could not process a pod's failures");
     } finally {
@@ -172,9 +177,11 @@ export function createPodPipeline(deps: {
       metadata.remember(uid, pod.metadata?.labels, nowMs);
       const observedAt = new Date(nowMs).toISOString();
       const fresh: PodEvent[] = [];
+      const resolution = deps.resolver.cached(pod, nowMs);
+      const workload = resolution?.workload ?? inferWorkload(pod);
       for (const detection of detectFailures(pod, {
         cluster: deps.cluster,
-        workload: inferWorkload(pod),
+        workload,
         observedAt,
       })) {
         if (!remember(detection.event.id)) continue;
@@ -196,7 +203,9 @@ export function createPodPipeline(deps: {
         metadata.forget(uid);
         lastInstances.delete(uid);
       }
-      if (fresh.length > 0) void resolveAndAdmit(fresh, pod);
+      if (fresh.length === 0) return;
+      if (resolution) admitResolved(fresh, resolution);
+      else void resolveAndAdmit(fresh, pod);
     },
     /** Pods absent from a fresh list of a scope are gone: drop what was kept for them. */
     forgetAllBut(uids: ReadonlySet<string>, namespace: string | undefined): void {
@@ -232,7 +241,7 @@ export function createPodPipeline(deps: {
     },
     idle: () => pendingResolutions === 0,
     stats: () => ({
-      pods: fingerprints.size,
+      pods: [...fingerprints.values()].reduce((sum, scope) => sum + scope.size, 0),
       occurrences: seen.size,
       metadata: metadata.size,
       signatures: deduper.size,

@@ -82,6 +82,27 @@ export function createOwnerResolver(
   }
 
   return {
+    /** The answer without I/O when every owner on the way is cached; undefined otherwise. */
+    cached(pod: V1Pod, nowMs: number): Resolution | undefined {
+      const podOptOut = isOptedOut(pod.metadata?.annotations);
+      const ref = controllerOf(pod.metadata);
+      if (!ref)
+        return { workload: { kind: "Pod", name: pod.metadata?.name ?? "" }, optOut: podOptOut };
+      const first = cache.get(ref.uid);
+      if (!first || first.expiresAtMs <= nowMs) return undefined;
+      if (!first.owner || !INTERMEDIATE_KINDS.has(first.kind)) {
+        return {
+          workload: { kind: first.kind, name: first.name },
+          optOut: podOptOut || first.optOut,
+        };
+      }
+      const second = cache.get(first.owner.uid);
+      if (!second || second.expiresAtMs <= nowMs) return undefined;
+      return {
+        workload: { kind: second.kind, name: second.name },
+        optOut: podOptOut || first.optOut || second.optOut,
+      };
+    },
     async resolve(pod: V1Pod, nowMs: number): Promise<Resolution> {
       const podOptOut = isOptedOut(pod.metadata?.annotations);
       const namespace = pod.metadata?.namespace ?? "default";
