@@ -11,6 +11,7 @@ const benches = readdirSync(dir)
 let failed = 0;
 for (const file of benches) {
   const result = spawnSync(process.execPath, ["--expose-gc", path.join(dir, file)], {
+    env: { RESTATE_LOGGING: "ERROR", ...process.env },
     stdio: ["ignore", "inherit", "inherit"],
   });
   if (result.status !== 0) failed += 1;
