@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   watcher: async () => (await import("./commands/serve.ts")).watcherCommand,
   workflows: async () => (await import("./commands/serve.ts")).workflowsCommand,
   register: async () => (await import("./commands/register.ts")).registerCommand,
+  retrieve: async () => (await import("./commands/retrieve.ts")).retrieveCommand,
 };
 
 function help(): string {

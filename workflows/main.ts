@@ -43,6 +43,11 @@ export async function runWorkflows(
     evidencePrefix: config.evidence.prefix,
     identity: config.identity,
     version: PODMORTEM_VERSION,
+    settings: {
+      retriever: config.retriever,
+      evidence: config.evidence,
+      kubeletInsecureTls: config.kubeletInsecureTls,
+    },
   });
   const endpoint = await serveEndpoint(services, {
     port: config.endpointPort,

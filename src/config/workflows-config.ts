@@ -16,6 +16,11 @@ const schema = z.looseObject({
   PODMORTEM_S3_FORCE_PATH_STYLE: envBoolean.default(false),
   PODMORTEM_S3_SSE_KMS_KEY_ID: z.string().optional(),
   PODMORTEM_EVIDENCE_DIR: z.string().default("./.data/evidence"),
+  POD_NAMESPACE: z.string().optional(),
+  PODMORTEM_RETRIEVER_IMAGE: z.string().min(1).default("ghcr.io/podmortem/podmortem:latest"),
+  PODMORTEM_RETRIEVER_NAMESPACE: z.string().optional(),
+  PODMORTEM_RETRIEVER_S3_SECRET: z.string().optional(),
+  PODMORTEM_KUBELET_INSECURE_TLS: envBoolean.default(false),
 });
 
 export type WorkflowsConfig = {
@@ -25,6 +30,13 @@ export type WorkflowsConfig = {
   identity: string;
   identityKeys: string[] | undefined;
   kubeconfigPath: string | undefined;
+  retriever: {
+    image: string;
+    namespace: string;
+    /** A Secret whose keys become the retriever's environment (AWS credentials, say). */
+    s3Secret: string | undefined;
+  };
+  kubeletInsecureTls: boolean;
   evidence:
     | {
         kind: "s3";
@@ -47,6 +59,12 @@ export function loadWorkflowsConfig(env: Env): Readonly<WorkflowsConfig> {
     identity: raw.PODMORTEM_IDENTITY,
     identityKeys: raw.PODMORTEM_RESTATE_IDENTITY_KEYS,
     kubeconfigPath: raw.KUBECONFIG,
+    retriever: {
+      image: raw.PODMORTEM_RETRIEVER_IMAGE,
+      namespace: raw.PODMORTEM_RETRIEVER_NAMESPACE ?? raw.POD_NAMESPACE ?? "podmortem",
+      s3Secret: raw.PODMORTEM_RETRIEVER_S3_SECRET,
+    },
+    kubeletInsecureTls: raw.PODMORTEM_KUBELET_INSECURE_TLS,
     evidence: raw.PODMORTEM_S3_BUCKET
       ? {
           kind: "s3",

@@ -418,7 +418,7 @@ export async function startFakeKubelet(
     if (changed) void pushStatus(sim);
   }
 
-  function runLocally(sim: PodSim, pod: V1Pod): void {
+  async function runLocally(sim: PodSim, pod: V1Pod): Promise<void> {
     const spec = pod.spec?.containers[0];
     const c = sim.containers[0];
     if (!spec || !c) return;
@@ -440,6 +440,22 @@ export async function startFakeKubelet(
     };
     for (const variable of spec.env ?? [])
       if (variable.value !== undefined) env[variable.name] = variable.value;
+    // Like a kubelet, resolve Secret references before the process starts.
+    for (const source of spec.envFrom ?? []) {
+      const secretName = source.secretRef?.name;
+      if (!secretName) continue;
+      try {
+        const secret = await core.readNamespacedSecret({
+          name: secretName,
+          namespace: sim.namespace,
+        });
+        for (const [key, value] of Object.entries(secret.data ?? {})) {
+          env[key] = Buffer.from(value, "base64").toString("utf8");
+        }
+      } catch {
+        // a missing optional secret leaves the variables unset
+      }
+    }
     const child = spawn(command!, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     sim.process = child;
     const output: Buffer[] = [];
@@ -531,7 +547,7 @@ export async function startFakeKubelet(
     sims.set(key(namespace, name), sim);
     const local = regular.some((c) => c.image === localImage);
     void pushStatus(sim);
-    if (local) runLocally(sim, pod);
+    if (local) void runLocally(sim, pod);
     else if (sim.containers.some((c) => c.crashes))
       sim.timer = setInterval(() => tick(sim), intervalMs);
   }

@@ -1,0 +1,99 @@
+import type { V1EnvVar, V1Pod } from "@kubernetes/client-node";
+import path from "node:path";
+
+import type { WorkflowsConfig } from "../../src/config/workflows-config.ts";
+
+export type RetrieverPodInput = {
+  captureId: string;
+  node: string;
+  archivePath: string;
+  key: string;
+  maxBytes: number;
+  deleteFromNode: boolean;
+  retriever: WorkflowsConfig["retriever"];
+  evidence: WorkflowsConfig["evidence"];
+};
+
+export function retrieverPodName(captureId: string): string {
+  return `${captureId}-retriever`.slice(0, 63);
+}
+
+/** Where the retriever writes: the workflows' own evidence settings, never credentials. */
+function evidenceEnv(evidence: WorkflowsConfig["evidence"]): V1EnvVar[] {
+  if (evidence.kind === "dir")
+    return [{ name: "PODMORTEM_EVIDENCE_DIR", value: path.resolve(evidence.dir) }];
+  const env: V1EnvVar[] = [{ name: "PODMORTEM_S3_BUCKET", value: evidence.bucket }];
+  if (evidence.endpoint) env.push({ name: "PODMORTEM_S3_ENDPOINT", value: evidence.endpoint });
+  if (evidence.region) env.push({ name: "PODMORTEM_S3_REGION", value: evidence.region });
+  if (evidence.forcePathStyle) env.push({ name: "PODMORTEM_S3_FORCE_PATH_STYLE", value: "true" });
+  if (evidence.kmsKeyId)
+    env.push({ name: "PODMORTEM_S3_SSE_KMS_KEY_ID", value: evidence.kmsKeyId });
+  return env;
+}
+
+/**
+ * A short-lived pod pinned to the node that holds the archive: the archive's folder mounted
+ * (read-only unless it is to be removed), no service account token, bounded memory and time.
+ * It runs as root because the kubelet writes checkpoints root-only (0600), with every
+ * capability dropped.
+ */
+export function buildRetrieverPod(input: RetrieverPodInput): V1Pod {
+  const folder = path.posix.dirname(input.archivePath);
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: retrieverPodName(input.captureId),
+      namespace: input.retriever.namespace,
+      labels: {
+        "forensic.io/capture-id": input.captureId,
+        "forensic.io/role": "checkpoint-retriever",
+        "app.kubernetes.io/managed-by": "podmortem",
+      },
+    },
+    spec: {
+      nodeName: input.node,
+      restartPolicy: "Never",
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      activeDeadlineSeconds: 1800,
+      tolerations: [{ operator: "Exists" }],
+      containers: [
+        {
+          name: "retrieve",
+          image: input.retriever.image,
+          command: [
+            "podmortem",
+            "retrieve",
+            "--file",
+            input.archivePath,
+            "--key",
+            input.key,
+            "--max-bytes",
+            String(input.maxBytes),
+            ...(input.deleteFromNode ? ["--delete"] : []),
+          ],
+          env: evidenceEnv(input.evidence),
+          ...(input.retriever.s3Secret
+            ? { envFrom: [{ secretRef: { name: input.retriever.s3Secret } }] }
+            : {}),
+          resources: {
+            requests: { cpu: "100m", memory: "64Mi" },
+            limits: { cpu: "1", memory: "128Mi" },
+          },
+          securityContext: {
+            runAsUser: 0,
+            readOnlyRootFilesystem: true,
+            allowPrivilegeEscalation: false,
+            capabilities: { drop: ["ALL"] },
+          },
+          terminationMessagePolicy: "File",
+          volumeMounts: [
+            { name: "checkpoints", mountPath: folder, readOnly: !input.deleteFromNode },
+          ],
+        },
+      ],
+      volumes: [{ name: "checkpoints", hostPath: { path: folder, type: "Directory" } }],
+    },
+  };
+}
