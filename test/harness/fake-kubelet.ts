@@ -105,6 +105,8 @@ export type FakeKubelet = AsyncDisposable & {
     termination?: { exitCode?: number; reason?: string; message?: string },
   ): Promise<void>;
   restartCount(namespace: string, pod: string, container: string): number;
+  /** Starts the container again now: a crash loop's running window, when checkpoints work. */
+  runNow(namespace: string, pod: string, container: string): Promise<void>;
   checkpointRequests(): number;
   /** Waits until the fake kubelet has written every status update it has queued. */
   settle(): Promise<void>;
@@ -631,6 +633,12 @@ export async function startFakeKubelet(
       await pushStatus(sim);
     },
     restartCount: (namespace, pod, container) => find(namespace, pod, container).c.restartCount,
+    async runNow(namespace, pod, container) {
+      const { sim, c } = find(namespace, pod, container);
+      c.state = "running";
+      c.startedAt = nowIso();
+      await pushStatus(sim);
+    },
     checkpointRequests: () => checkpoints,
     async settle() {
       await Promise.all([...sims.values()].map((sim) => sim.updates));

@@ -102,7 +102,8 @@ afterAll(async () => {
   for (const { process } of watchers.values()) await process.stop("SIGTERM", 5000);
   if (process.env.HA_LOG_LEVEL) {
     const { cpSync } = await import("node:fs");
-    for (const identity of watchers.keys()) cpSync(path.join(cluster.tempDir, `${identity}.log`), `/tmp/${identity}.log`);
+    for (const identity of watchers.keys())
+      cpSync(path.join(cluster.tempDir, `${identity}.log`), `/tmp/${identity}.log`);
   }
   await restate?.[Symbol.asyncDispose]();
   await kubelet?.[Symbol.asyncDispose]();
