@@ -1,6 +1,4 @@
-import { createS3Client, createS3Store } from "../src/evidence/s3-store.ts";
-import { createDirStore } from "../src/evidence/dir-store.ts";
-import type { EvidenceStore } from "../src/evidence/evidence-store.ts";
+import { createEvidenceStore } from "../src/evidence/create-store.ts";
 import { loadWorkflowsConfig, type WorkflowsConfig } from "../src/config/workflows-config.ts";
 import { startOpsServer } from "../src/http/ops-server.ts";
 import { loadKubeConfig } from "../src/k8s/client.ts";
@@ -10,21 +8,6 @@ import { PODMORTEM_VERSION } from "../src/version.ts";
 import { serveEndpoint } from "./endpoint.ts";
 import { createWorkflowMetrics } from "./metrics.ts";
 import { createServices } from "./services.ts";
-
-export function createEvidenceStore(settings: WorkflowsConfig["evidence"]): EvidenceStore {
-  if (settings.kind === "dir") return createDirStore(settings.dir);
-  const client = createS3Client({
-    endpoint: settings.endpoint,
-    region: settings.region,
-    forcePathStyle: settings.forcePathStyle,
-  });
-  return createS3Store({
-    client,
-    bucket: settings.bucket,
-    prefix: "",
-    ...(settings.kmsKeyId ? { sse: { kmsKeyId: settings.kmsKeyId } } : {}),
-  });
-}
 
 export type RunningWorkflows = { endpointPort: number; opsPort: number; stop(): Promise<void> };
 

@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 
 import { loadWorkflowsConfig } from "../../src/config/workflows-config.ts";
 import { retrieveArchive, writeTerminationMessage } from "../../src/retriever/retrieve.ts";
-import { createEvidenceStore } from "../../workflows/main.ts";
+import { createEvidenceStore } from "../../src/evidence/create-store.ts";
 import { EXIT } from "../exit-codes.ts";
 import type { Command } from "../main.ts";
 
@@ -34,12 +34,15 @@ export const retrieveCommand: Command = {
     }
     const terminationLog = process.env.PODMORTEM_TERMINATION_LOG ?? "/dev/termination-log";
     const config = loadWorkflowsConfig(process.env);
-    const result = await retrieveArchive(createEvidenceStore(config.evidence), {
-      file: values.file,
-      key: values.key,
-      maxBytes,
-      deleteAfter: values.delete,
-    });
+    const result = await retrieveArchive(
+      createEvidenceStore(config.evidence, { lowMemory: true }),
+      {
+        file: values.file,
+        key: values.key,
+        maxBytes,
+        deleteAfter: values.delete,
+      },
+    );
     await writeTerminationMessage(terminationLog, result);
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return result.outcome === "stored" ? EXIT.ok : EXIT.invalidInput;

@@ -43,9 +43,12 @@ export type S3StoreSettings = {
   sse?: { kmsKeyId?: string | undefined };
   objectLock?: { mode: "GOVERNANCE" | "COMPLIANCE"; retainDays: number };
   partSizeBytes?: number;
+  partsInFlight?: number;
 };
 
 export const DEFAULT_PART_SIZE_BYTES = 8 * 1024 * 1024;
+/** S3's smallest part: what a memory-bounded process (the retriever) uploads with. */
+export const MIN_PART_SIZE_BYTES = 5 * 1024 * 1024;
 const PARTS_IN_FLIGHT = 2;
 
 export function createS3Store(settings: S3StoreSettings): EvidenceStore {
@@ -85,7 +88,7 @@ export function createS3Store(settings: S3StoreSettings): EvidenceStore {
           ...protection(),
         },
         partSize: settings.partSizeBytes ?? DEFAULT_PART_SIZE_BYTES,
-        queueSize: PARTS_IN_FLIGHT,
+        queueSize: settings.partsInFlight ?? PARTS_IN_FLIGHT,
         leavePartsOnError: false,
       });
       await Promise.all([pipeline(toReadable(body), limiter, passThrough), upload.done()]);

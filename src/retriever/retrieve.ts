@@ -27,7 +27,7 @@ export async function retrieveArchive(
   }
   const stored = await store.put(
     request.key,
-    createReadStream(request.file, { highWaterMark: 1024 * 1024 }),
+    createReadStream(request.file, { highWaterMark: 256 * 1024 }),
     {
       contentType: "application/x-tar",
     },

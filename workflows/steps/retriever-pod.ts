@@ -14,6 +14,8 @@ export type RetrieverPodInput = {
   evidence: WorkflowsConfig["evidence"];
 };
 
+export const RETRIEVER_NODE_OPTIONS = "--max-old-space-size=48 --max-semi-space-size=4";
+
 export function retrieverPodName(captureId: string): string {
   return `${captureId}-retriever`.slice(0, 63);
 }
@@ -73,7 +75,11 @@ export function buildRetrieverPod(input: RetrieverPodInput): V1Pod {
             String(input.maxBytes),
             ...(input.deleteFromNode ? ["--delete"] : []),
           ],
-          env: evidenceEnv(input.evidence),
+          // A small, bounded heap: the archive streams through in 8 MiB parts, never whole.
+          env: [
+            { name: "NODE_OPTIONS", value: RETRIEVER_NODE_OPTIONS },
+            ...evidenceEnv(input.evidence),
+          ],
           ...(input.retriever.s3Secret
             ? { envFrom: [{ secretRef: { name: input.retriever.s3Secret } }] }
             : {}),
