@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 
-import { RETRIEVER_NODE_OPTIONS } from "../../workflows/steps/retriever-pod.ts";
+import { RETRIEVER_RUNTIME_ENV } from "../../workflows/steps/retriever-pod.ts";
 import { startS3 } from "../harness/s3-server.ts";
 import { patternEntry, tarStream } from "../harness/tar.ts";
 
@@ -60,7 +60,9 @@ const child = spawn(
     env: {
       PATH: process.env.PATH,
       // As the retriever pod's spec sets it.
-      NODE_OPTIONS: RETRIEVER_NODE_OPTIONS,
+      ...Object.fromEntries(
+        RETRIEVER_RUNTIME_ENV.map((variable) => [variable.name, variable.value]),
+      ),
       PODMORTEM_S3_BUCKET: s3.bucket,
       PODMORTEM_S3_ENDPOINT: s3.endpoint,
       PODMORTEM_S3_REGION: s3.region,

@@ -14,7 +14,12 @@ export type RetrieverPodInput = {
   evidence: WorkflowsConfig["evidence"];
 };
 
-export const RETRIEVER_NODE_OPTIONS = "--max-old-space-size=48 --max-semi-space-size=4";
+export const RETRIEVER_NODE_OPTIONS = "--max-old-space-size=32 --max-semi-space-size=1";
+/** Fewer malloc arenas: the upload's short-lived buffers otherwise fragment RSS upwards. */
+export const RETRIEVER_RUNTIME_ENV: V1EnvVar[] = [
+  { name: "NODE_OPTIONS", value: RETRIEVER_NODE_OPTIONS },
+  { name: "MALLOC_ARENA_MAX", value: "2" },
+];
 
 export function retrieverPodName(captureId: string): string {
   return `${captureId}-retriever`.slice(0, 63);
