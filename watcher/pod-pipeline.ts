@@ -112,7 +112,7 @@ export function createPodPipeline(deps: {
   ): number {
     if (event.finishedAt === null) return 0;
     let containers = lastInstances.get(uid);
-    if (!containers) lastInstances.set(uid, (containers = new Map()));
+    if (!containers) lastInstances.set(uid, (containers = new Map<string, number>()));
     const previous = containers.get(event.container);
     containers.set(event.container, Math.max(previous ?? -1, event.restartCount));
     return previous === undefined ? 0 : Math.max(0, event.restartCount - previous - 1);
@@ -167,7 +167,7 @@ export function createPodPipeline(deps: {
       if (!uid || !namespace || excluded.has(namespace)) return;
       const fingerprint = statusFingerprint(raw);
       let inNamespace = fingerprints.get(namespace);
-      if (!inNamespace) fingerprints.set(namespace, (inNamespace = new Map()));
+      if (!inNamespace) fingerprints.set(namespace, (inNamespace = new Map<string, string>()));
       if (type !== "DELETED" && inNamespace.get(uid) === fingerprint) return;
       if (type === "DELETED") inNamespace.delete(uid);
       else inNamespace.set(uid, fingerprint);

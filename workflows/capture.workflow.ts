@@ -200,10 +200,10 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
           "read pod",
           async () => {
             try {
-              return (await deps.kube.core.readNamespacedPod({
+              return await deps.kube.core.readNamespacedPod({
                 name: event.pod,
                 namespace: event.namespace,
-              })) as V1Pod;
+              });
             } catch (error) {
               if (isNotFound(error))
                 throw new StepFailure(`pod ${event.namespace}/${event.pod} no longer exists`);

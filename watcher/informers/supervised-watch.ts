@@ -1,6 +1,7 @@
 import { RequestContext, Watch, type KubeConfig } from "@kubernetes/client-node";
 import { fetch } from "undici";
 
+import { toError } from "../../src/errors.ts";
 import type { Logger } from "../../src/logging.ts";
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED";
@@ -155,7 +156,7 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
           (err: unknown) => {
             abort = undefined;
             if (gone) reject(new GoneError());
-            else if (err) reject(err instanceof Error ? err : new Error(String(err)));
+            else if (err) reject(toError(err));
             else resolve();
           },
         )
