@@ -75,16 +75,26 @@ function tokenize(body: string, at: string): Token[] {
     }
     return path;
   };
+  const SINGLE: Record<string, Token> = {
+    "|": { t: "pipe" },
+    "(": { t: "lparen" },
+    ")": { t: "rparen" },
+    ",": { t: "comma" },
+  };
   while (i < body.length) {
     const c = body[i]!;
+    const single = SINGLE[c];
     if (/\s/.test(c)) i++;
-    else if (c === "|") (tokens.push({ t: "pipe" }), i++);
-    else if (c === "(") (tokens.push({ t: "lparen" }), i++);
-    else if (c === ")") (tokens.push({ t: "rparen" }), i++);
-    else if (c === ",") (tokens.push({ t: "comma" }), i++);
-    else if (body.startsWith(":=", i)) (tokens.push({ t: "declare" }), (i += 2));
-    else if (c === "=") (tokens.push({ t: "assign" }), i++);
-    else if (c === '"') {
+    else if (single) {
+      tokens.push(single);
+      i++;
+    } else if (body.startsWith(":=", i)) {
+      tokens.push({ t: "declare" });
+      i += 2;
+    } else if (c === "=") {
+      tokens.push({ t: "assign" });
+      i++;
+    } else if (c === '"') {
       const m = /^"(?:[^"\\]|\\.)*"/.exec(body.slice(i));
       if (!m) throw new TemplateError(`${at}: unterminated string`);
       tokens.push({ t: "string", value: JSON.parse(m[0]) as string });
@@ -95,7 +105,10 @@ function tokenize(body: string, at: string): Token[] {
       i = end + 1;
     } else if (c === ".") {
       if (/[A-Za-z_]/.test(body[i + 1] ?? "")) tokens.push({ t: "field", path: fieldPath() });
-      else (tokens.push({ t: "field", path: [] }), i++);
+      else {
+        tokens.push({ t: "field", path: [] });
+        i++;
+      }
     } else if (c === "$") {
       const m = /^\$[A-Za-z0-9_]*/.exec(body.slice(i))!;
       i += m[0].length;
@@ -250,7 +263,14 @@ function parse(source: string, name: string, defines: Map<string, Node[]>): Node
 }
 
 export function isTruthy(value: Value): boolean {
-  if (value === null || value === undefined || value === false || value === 0 || value === "")
+  if (
+    value === null ||
+    value === undefined ||
+    value === false ||
+    value === 0 ||
+    value === 0n ||
+    value === ""
+  )
     return false;
   if (Array.isArray(value)) return value.length > 0;
   if (typeof value === "object") return Object.keys(value).length > 0;
@@ -272,6 +292,7 @@ function print(value: Value): string {
   if (value === null || value === undefined) return "";
   if (typeof value === "string") return value;
   if (typeof value === "number") return formatNumber(value);
+  if (typeof value === "bigint") return value.toString();
   if (typeof value === "boolean") return String(value);
   if (Array.isArray(value)) return `[${value.map(print).join(" ")}]`;
   return `map[${Object.entries(value as Record<string, Value>)
@@ -281,6 +302,7 @@ function print(value: Value): string {
 }
 
 function sortKeys(value: Value): Value {
+  if (typeof value === "bigint") return Number(value);
   if (Array.isArray(value)) return value.map(sortKeys);
   if (value && typeof value === "object") {
     return Object.fromEntries(
@@ -343,7 +365,7 @@ export function createTemplateSet() {
         const value = evalPipeline(node.pipeline, dot, scope, ctx, at);
         if (isTruthy(value))
           out += run(node.then, node.kind === "with" ? value : dot, scope, ctx, at);
-        else out += run(node.else, dot, [...vars, new Map()], ctx, at);
+        else out += run(node.else, dot, [...vars, new Map<string, Value>()], ctx, at);
       } else {
         const scope = [...vars, new Map<string, Value>()];
         const { declare } = node.pipeline;
@@ -361,7 +383,10 @@ export function createTemplateSet() {
         for (const [key, item] of entries) {
           const inner = new Map<string, Value>();
           if (declare.length === 1) inner.set(declare[0]!, item);
-          if (declare.length === 2) (inner.set(declare[0]!, key), inner.set(declare[1]!, item));
+          if (declare.length === 2) {
+            inner.set(declare[0]!, key);
+            inner.set(declare[1]!, item);
+          }
           out += run(node.then, item, [...scope, inner], ctx, at);
         }
       }
@@ -442,7 +467,7 @@ export function createTemplateSet() {
       case "toYaml":
         return toYaml(args[0]);
       case "toJson":
-        return JSON.stringify(args[0] ?? null);
+        return JSON.stringify(sortKeys(args[0] ?? null));
       case "nindent":
         return `\n${indent(Number(args[0]), str(1))}`;
       case "indent":
@@ -477,9 +502,10 @@ export function createTemplateSet() {
         return Number(args[0]) >= Number(args[1]);
       case "int":
       case "int64":
-        return Math.trunc(Number(args[0] ?? 0));
+        // A Go integer, printed without the float64 exponent (bigint keeps the two apart).
+        return BigInt(Math.trunc(Number(args[0] ?? 0)));
       case "toString":
-        return typeof args[0] === "number" ? String(args[0]) : str(0);
+        return str(0);
       case "printf":
         return goPrintf(str(0), args.slice(1));
       case "print":
