@@ -13,6 +13,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   workflows: async () => (await import("./commands/serve.ts")).workflowsCommand,
   register: async () => (await import("./commands/register.ts")).registerCommand,
   retrieve: async () => (await import("./commands/retrieve.ts")).retrieveCommand,
+  config: async () => (await import("./commands/config.ts")).configCommand,
+  audit: async () => (await import("./commands/audit.ts")).auditCommand,
 };
 
 function help(): string {

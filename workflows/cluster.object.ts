@@ -1,14 +1,17 @@
 import * as restate from "@restatedev/restate-sdk";
+import { createHash } from "node:crypto";
 import { z } from "zod";
 
 import {
   defaultRemoteConfig,
+  redactSecrets,
   remoteConfigSchema,
   toWatcherConfig,
   type RemoteConfig,
   type WatcherConfig,
 } from "../src/model/remote-config.ts";
 import { describeProblems, validate } from "../src/model/validation.ts";
+import { announce } from "./milestones.ts";
 
 export const CONFIG_HISTORY_LIMIT = 50;
 
@@ -38,6 +41,8 @@ export type GetConfigAnswer =
   { version: number; changed: false } | { version: number; changed: true; config: WatcherConfig };
 
 export type SetConfigRequest = { config: unknown; author?: string; comment?: string };
+export type RollbackRequest = { version: number; author?: string };
+export type ConfigHistoryEntry = Omit<ConfigRecord, "config"> & { config: RemoteConfig };
 
 function parseOrRefuse<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
   const result = validate(schema, input);
@@ -59,6 +64,44 @@ async function currentRecord(ctx: restate.ObjectSharedContext): Promise<ConfigRe
       comment: "built-in defaults",
     }
   );
+}
+
+function deepMerge(base: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
+  if (base === null || typeof base !== "object" || Array.isArray(base)) return patch;
+  const merged: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(patch as Record<string, unknown>)) {
+    merged[key] = deepMerge(merged[key], value);
+  }
+  return merged;
+}
+
+async function storeVersion(
+  ctx: restate.ObjectContext,
+  config: RemoteConfig,
+  author: string | undefined,
+  comment: string,
+): Promise<{ version: number }> {
+  const previous = await currentRecord(ctx);
+  const record: ConfigRecord = {
+    version: previous.version + 1,
+    config,
+    updatedBy: author?.slice(0, 253) || "unknown",
+    updatedAt: new Date(await ctx.date.now()).toISOString(),
+    comment: comment.slice(0, 1024),
+  };
+  ctx.set("config", record);
+  const history = (await ctx.get<ConfigRecord[]>("history")) ?? [];
+  ctx.set("history", [...history, record].slice(-CONFIG_HISTORY_LIMIT));
+  announce(ctx, {
+    kind: "config.changed",
+    cluster: ctx.key,
+    version: record.version,
+    author: record.updatedBy,
+    comment: record.comment,
+    configSha256: createHash("sha256").update(JSON.stringify(config)).digest("hex"),
+  });
+  return { version: record.version };
 }
 
 export const Cluster = restate.object({
@@ -111,18 +154,50 @@ export const Cluster = restate.object({
 
     setConfig: async (ctx: restate.ObjectContext, request: SetConfigRequest) => {
       const config = parseOrRefuse(remoteConfigSchema, request?.config, "config");
-      const previous = await currentRecord(ctx);
-      const record: ConfigRecord = {
-        version: previous.version + 1,
-        config,
-        updatedBy: request.author?.slice(0, 253) || "unknown",
-        updatedAt: new Date(await ctx.date.now()).toISOString(),
-        comment: request.comment?.slice(0, 1024) ?? "",
-      };
-      ctx.set("config", record);
+      return storeVersion(ctx, config, request.author, request.comment ?? "");
+    },
+
+    /** Merges a partial document into the current config (secrets kept), then validates the whole. */
+    patchConfig: async (
+      ctx: restate.ObjectContext,
+      request: { patch: unknown; author?: string; comment?: string },
+    ) => {
+      const current = await currentRecord(ctx);
+      const merged = deepMerge(current.config, request?.patch);
+      const config = parseOrRefuse(remoteConfigSchema, merged, "config");
+      return storeVersion(ctx, config, request.author, request.comment ?? "patch");
+    },
+
+    /** The config as the CLI shows it: every secret value replaced by "[redacted]". */
+    showConfig: restate.handlers.object.shared(async (ctx: restate.ObjectSharedContext) => {
+      const record = await currentRecord(ctx);
+      return { ...record, config: redactSecrets(record.config) };
+    }),
+
+    history: restate.handlers.object.shared(
+      async (ctx: restate.ObjectSharedContext): Promise<ConfigHistoryEntry[]> => {
+        const history = (await ctx.get<ConfigRecord[]>("history")) ?? [];
+        return history.map((record) => ({ ...record, config: redactSecrets(record.config) }));
+      },
+    ),
+
+    /** Makes an earlier version current again, as a new version (history only grows). */
+    rollback: async (ctx: restate.ObjectContext, request: RollbackRequest) => {
       const history = (await ctx.get<ConfigRecord[]>("history")) ?? [];
-      ctx.set("history", [...history, record].slice(-CONFIG_HISTORY_LIMIT));
-      return { version: record.version };
+      const target = history.find((record) => record.version === request?.version);
+      if (!target) {
+        const kept = history.map((record) => record.version).join(", ") || "none";
+        throw new restate.TerminalError(
+          `version: ${String(request?.version)} is not in the kept history (kept: ${kept})`,
+          { errorCode: 404 },
+        );
+      }
+      return storeVersion(
+        ctx,
+        target.config,
+        request.author,
+        `rollback to version ${target.version}`,
+      );
     },
   },
 });

@@ -1,6 +1,8 @@
 import type * as restate from "@restatedev/restate-sdk";
 
+import type { AuditRecord } from "../src/audit/chain.ts";
 import type { PodEvent } from "../src/model/pod-event.ts";
+import type { AuditLogObject } from "./audit-log.object.ts";
 
 /** What the backend tells the audit log and the notification sinks about. */
 export type Milestone =
@@ -12,12 +14,103 @@ export type Milestone =
       event: PodEvent;
       outcome: "succeeded" | "partial" | "failed";
       summary: unknown;
+    }
+  | {
+      kind: "config.changed";
+      cluster: string;
+      version: number;
+      author: string;
+      comment: string;
+      /** A hash, never the document: it may hold webhook URLs. */
+      configSha256: string;
     };
+
+type ArtifactLike = { name: string; sha256: string; size: number };
+
+function fromEvent(event: PodEvent) {
+  return {
+    cluster: event.cluster,
+    namespace: event.namespace,
+    pod: event.pod,
+    signature: event.signature,
+  };
+}
+
+export function toAuditRecord(milestone: Milestone): AuditRecord {
+  switch (milestone.kind) {
+    case "incident.seen":
+      return {
+        kind: milestone.kind,
+        ...fromEvent(milestone.event),
+        captureId: milestone.captureId,
+        detail: {
+          occurrenceId: milestone.event.id,
+          container: milestone.event.container,
+          reason: milestone.event.reason,
+          exitCode: milestone.event.exitCode,
+          occurrences: milestone.occurrences,
+        },
+      };
+    case "capture.started":
+      return {
+        kind: milestone.kind,
+        ...fromEvent(milestone.event),
+        captureId: milestone.captureId,
+        detail: {},
+      };
+    case "capture.finished": {
+      const summary = milestone.summary as {
+        evidence?: { custodyUri: string; custodySha256: string; artifacts: ArtifactLike[] } | null;
+        steps?: Array<{ name: string; outcome: string }>;
+      };
+      return {
+        kind: milestone.kind,
+        ...fromEvent(milestone.event),
+        captureId: milestone.captureId,
+        detail: {
+          outcome: milestone.outcome,
+          custody: summary.evidence
+            ? { uri: summary.evidence.custodyUri, sha256: summary.evidence.custodySha256 }
+            : null,
+          artifacts: (summary.evidence?.artifacts ?? []).map(({ name, sha256, size }) => ({
+            name,
+            sha256,
+            size,
+          })),
+          failedSteps: (summary.steps ?? [])
+            .filter((step) => step.outcome === "failed")
+            .map((step) => step.name),
+        },
+      };
+    }
+    case "config.changed":
+      return {
+        kind: milestone.kind,
+        cluster: milestone.cluster,
+        namespace: null,
+        pod: null,
+        signature: null,
+        captureId: null,
+        detail: {
+          version: milestone.version,
+          author: milestone.author,
+          comment: milestone.comment,
+          configSha256: milestone.configSha256,
+        },
+      };
+  }
+}
+
+function clusterOf(milestone: Milestone): string {
+  return milestone.kind === "config.changed" ? milestone.cluster : milestone.event.cluster;
+}
 
 /**
  * Announces a milestone from inside a handler. Only one-way sends happen here, so a slow audit
  * log or a notification sink that is down never delays the capture steps.
  */
-export function announce(_ctx: restate.Context, _milestone: Milestone): void {
-  // Wired to the audit log and the notification sinks by the control plane.
+export function announce(ctx: restate.Context, milestone: Milestone): void {
+  ctx
+    .objectSendClient<AuditLogObject>({ name: "AuditLog" }, clusterOf(milestone))
+    .append(toAuditRecord(milestone));
 }

@@ -1,4 +1,5 @@
 import { createCaptureWorkflow, type CaptureDeps } from "./capture.workflow.ts";
+import { AuditLog } from "./audit-log.object.ts";
 import { Cluster } from "./cluster.object.ts";
 import { Incident } from "./incident.object.ts";
 import { createIngestService } from "./ingest.service.ts";
@@ -7,5 +8,11 @@ export type ServiceDeps = CaptureDeps;
 
 /** Every Restate service podmortem serves, wired to its dependencies. */
 export function createServices(deps: ServiceDeps) {
-  return [Cluster, createIngestService(deps.metrics), Incident, createCaptureWorkflow(deps)];
+  return [
+    Cluster,
+    createIngestService(deps.metrics),
+    Incident,
+    createCaptureWorkflow(deps),
+    AuditLog,
+  ];
 }

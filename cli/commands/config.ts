@@ -1,0 +1,140 @@
+import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import yaml from "js-yaml";
+
+import { PodmortemError } from "../../src/errors.ts";
+import type { ClusterObject } from "../../workflows/cluster.object.ts";
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, connectionFrom, table } from "../connection.ts";
+import { EXIT, type ExitCode } from "../exit-codes.ts";
+import type { Command } from "../main.ts";
+
+/** `--set a.b.c=value`: the value is parsed as YAML, so numbers, booleans and lists work. */
+export function patchFromAssignments(assignments: string[]): Record<string, unknown> {
+  const patch: Record<string, unknown> = {};
+  for (const assignment of assignments) {
+    const at = assignment.indexOf("=");
+    if (at <= 0)
+      throw new PodmortemError("INPUT_INVALID", `--set ${assignment}: expected path=value`);
+    const path = assignment.slice(0, at).split(".");
+    let node = patch;
+    for (const part of path.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
+    node[path.at(-1)!] = yaml.load(assignment.slice(at + 1));
+  }
+  return patch;
+}
+
+/** Ingress clients answer PromiseLikes; this awaits one and turns a refusal into a CLI error. */
+async function call<T>(request: PromiseLike<T>): Promise<T> {
+  try {
+    return await request;
+  } catch (error) {
+    refusal(error);
+  }
+}
+
+function refusal(error: unknown): never {
+  const message = error instanceof Error ? error.message : String(error);
+  throw new PodmortemError(
+    message.includes("invalid config") ? "INPUT_INVALID" : "RESTATE_UNAVAILABLE",
+    message,
+  );
+}
+
+export const configCommand: Command = {
+  summary:
+    "Read and change the runtime config held in Restate (validated, versioned, with history).",
+  usage: [
+    "podmortem config get [--json]",
+    "podmortem config set (--file config.yaml|config.json | --set path=value ...) [--comment TEXT]",
+    "podmortem config history [--json]",
+    "podmortem config rollback --to VERSION",
+    CONNECTION_USAGE,
+    "  a refused document names every bad field and leaves the current config in force (exit 3)",
+  ].join("\n"),
+  async run(args): Promise<ExitCode> {
+    const [sub, ...rest] = args;
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        ...CONNECTION_OPTIONS,
+        file: { type: "string", short: "f" },
+        set: { type: "string", multiple: true },
+        comment: { type: "string" },
+        to: { type: "string" },
+      },
+    });
+    const { ingress, cluster } = connectionFrom(values);
+    const object = ingress.objectClient<ClusterObject>({ name: "Cluster" }, cluster);
+    const author = process.env.USER ? `${process.env.USER} (cli)` : "cli";
+    const out = (text: string) => process.stdout.write(text);
+    switch (sub) {
+      case "get": {
+        const record = await call(object.showConfig());
+        if (values.json) out(`${JSON.stringify(record, null, 2)}\n`);
+        else
+          out(
+            `# version ${record.version}, ${record.updatedAt} by ${record.updatedBy}\n${yaml.dump(record.config)}`,
+          );
+        return EXIT.ok;
+      }
+      case "set": {
+        if (!values.file && !values.set?.length) {
+          process.stderr.write("podmortem config set: give --file or --set\n");
+          return EXIT.usage;
+        }
+        const answer = values.file
+          ? await call(
+              object.setConfig({
+                config: yaml.load(await readFile(values.file, "utf8")),
+                author,
+                comment: values.comment ?? `from ${values.file}`,
+              }),
+            )
+          : await call(
+              object.patchConfig({
+                patch: patchFromAssignments(values.set ?? []),
+                author,
+                comment: values.comment ?? "",
+              }),
+            );
+        out(
+          values.json
+            ? `${JSON.stringify(answer)}\n`
+            : `config version ${answer.version} is in force for ${cluster}\n`,
+        );
+        return EXIT.ok;
+      }
+      case "history": {
+        const history = await call(object.history());
+        if (values.json) out(`${JSON.stringify(history, null, 2)}\n`);
+        else
+          out(
+            table(
+              ["VERSION", "UPDATED", "BY", "COMMENT"],
+              history.map((h) => [String(h.version), h.updatedAt, h.updatedBy, h.comment]),
+            ),
+          );
+        return EXIT.ok;
+      }
+      case "rollback": {
+        const version = Number(values.to);
+        if (!Number.isInteger(version)) {
+          process.stderr.write("podmortem config rollback: --to VERSION is required\n");
+          return EXIT.usage;
+        }
+        const answer = await call(object.rollback({ version, author }));
+        out(
+          values.json
+            ? `${JSON.stringify(answer)}\n`
+            : `rolled back to version ${version}: now version ${answer.version}\n`,
+        );
+        return EXIT.ok;
+      }
+      default:
+        process.stderr.write(
+          `podmortem config: unknown subcommand ${sub ?? "(none)"}; try --help\n`,
+        );
+        return EXIT.usage;
+    }
+  },
+};
