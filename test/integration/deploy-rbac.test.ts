@@ -50,11 +50,14 @@ async function mintToken(serviceAccount: string): Promise<string> {
     namespace: NAMESPACE,
     body: { spec: { audiences: [], expirationSeconds: 3600 } },
   });
-  return answer.status!.token;
+  const token = answer.status?.token;
+  if (!token) throw new Error(`no token minted for ${serviceAccount}`);
+  return token;
 }
 
 async function create(body: Record<string, unknown>) {
-  return admin.create(body as unknown as KubernetesObject);
+  const spec: KubernetesObject = body;
+  return admin.create(spec);
 }
 
 /** A crashing pod owned (ownerReferences) by `owner`, which the fake kubelet runs. */
@@ -117,7 +120,7 @@ beforeAll(async () => {
     "watcher-configmap.yaml",
     "workflows-rbac.yaml",
   ]) {
-    for (const item of object(file)) await admin.create(item as KubernetesObject);
+    for (const item of object(file)) await admin.create(item);
   }
   watcherToken = await mintToken("podmortem-watcher");
 
