@@ -265,13 +265,10 @@ describe("the chart's RBAC, applied to a real API server", () => {
     expect(found.every((i) => i.lastEvent.pod !== "quiet-7f6b4-x1")).toBe(true);
     expect(await incidentsFor(restate, CLUSTER, "unwatched")).toEqual([]);
 
-    const lease = await cluster
-      .kubeConfig()
-      .makeApiClient(CoordinationV1Api)
-      .readNamespacedLease({
-        name: watcherSettings.data.PODMORTEM_LEASE_NAME!,
-        namespace: NAMESPACE,
-      });
+    const lease = await cluster.kubeConfig().makeApiClient(CoordinationV1Api).readNamespacedLease({
+      name: watcherSettings.data.PODMORTEM_LEASE_NAME!,
+      namespace: NAMESPACE,
+    });
     expect(lease.spec?.holderIdentity).toBe("podmortem-watcher-7d9f-abcde");
 
     // Nothing the watcher asked for was refused.
