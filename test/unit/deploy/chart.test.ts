@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { REPO_ROOT, renderChart, type K8sObject } from "./chart.ts";
+import { REPO_ROOT, chartDefaults, renderChart, type K8sObject } from "./chart.ts";
 
 type Container = {
   name: string;
@@ -471,3 +471,33 @@ describe("the Grafana dashboard", () => {
       expect(titles).toContain(wanted);
   });
 });
+
+describe("docs/deploy.md", () => {
+  it("lists every value of the chart with its default", () => {
+    const docs = readFileSync(path.join(REPO_ROOT, "docs", "deploy.md"), "utf8");
+    const leaves: Array<[string, unknown]> = [];
+    const walk = (value: unknown, at: string[]) => {
+      const isMap = value !== null && typeof value === "object" && !Array.isArray(value);
+      const entries = isMap ? Object.entries(value) : [];
+      // Free-form maps (resources, selectors, annotations) are one value each.
+      if (isMap && entries.length > 0 && !FREE_FORM.has(at.join("."))) {
+        for (const [key, inner] of entries) walk(inner, [...at, key]);
+      } else leaves.push([at.join("."), value]);
+    };
+    walk(chartDefaults(), []);
+    expect(leaves.length).toBeGreaterThan(80);
+    const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    for (const [name, value] of leaves) {
+      const row = `\\|\\s*\`${escape(name)}\`\\s*\\|\\s*\`${escape(JSON.stringify(value))}\`\\s*\\|`;
+      expect(docs, name).toMatch(new RegExp(row));
+    }
+  });
+});
+
+const FREE_FORM = new Set([
+  "watcher.resources.requests",
+  "watcher.resources.limits",
+  "workflows.resources.requests",
+  "workflows.resources.limits",
+  "networkPolicy.restateSelector",
+]);
