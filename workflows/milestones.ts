@@ -2,7 +2,9 @@ import type * as restate from "@restatedev/restate-sdk";
 
 import type { AuditRecord } from "../src/audit/chain.ts";
 import type { PodEvent } from "../src/model/pod-event.ts";
+import { buildPayload, type NotificationPayload } from "../src/notifications/payload.ts";
 import type { AuditLogObject } from "./audit-log.object.ts";
+import type { NotificationsService } from "./notifications.service.ts";
 
 /** What the backend tells the audit log and the notification sinks about. */
 export type Milestone =
@@ -113,4 +115,42 @@ export function announce(ctx: restate.Context, milestone: Milestone): void {
   ctx
     .objectSendClient<AuditLogObject>({ name: "AuditLog" }, clusterOf(milestone))
     .append(toAuditRecord(milestone));
+  const notification = toNotification(milestone);
+  if (notification) {
+    ctx.serviceSendClient<NotificationsService>({ name: "Notifications" }).dispatch(notification);
+  }
+}
+
+function toNotification(milestone: Milestone): NotificationPayload | undefined {
+  switch (milestone.kind) {
+    case "incident.seen":
+      return buildPayload(
+        "detected",
+        milestone.event,
+        { occurrences: milestone.occurrences, captureId: milestone.captureId },
+        milestone.event.observedAt,
+      );
+    case "capture.finished": {
+      const summary = milestone.summary as {
+        evidence?: { custodyUri: string } | null;
+        forensicPod?: { namespace: string; name: string } | null;
+        finishedAt?: string | null;
+      };
+      return buildPayload(
+        milestone.outcome === "failed" ? "failed" : "captured",
+        milestone.event,
+        {
+          captureId: milestone.captureId,
+          outcome: milestone.outcome,
+          evidenceUri: summary.evidence?.custodyUri ?? null,
+          forensicPod: summary.forensicPod
+            ? `${summary.forensicPod.namespace}/${summary.forensicPod.name}`
+            : null,
+        },
+        summary.finishedAt ?? milestone.event.observedAt,
+      );
+    }
+    default:
+      return undefined;
+  }
 }

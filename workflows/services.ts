@@ -3,6 +3,8 @@ import { AuditLog } from "./audit-log.object.ts";
 import { Cluster } from "./cluster.object.ts";
 import { Incident } from "./incident.object.ts";
 import { createIngestService } from "./ingest.service.ts";
+import { Notifications } from "./notifications.service.ts";
+import { createNotifierObject } from "./notifier.object.ts";
 
 export type ServiceDeps = CaptureDeps;
 
@@ -14,5 +16,10 @@ export function createServices(deps: ServiceDeps) {
     Incident,
     createCaptureWorkflow(deps),
     AuditLog,
+    Notifications,
+    createNotifierObject({
+      kube: deps.kube,
+      secretsNamespace: deps.settings?.retriever.namespace ?? "podmortem",
+    }),
   ];
 }

@@ -1,0 +1,145 @@
+import * as restate from "@restatedev/restate-sdk";
+
+import type { KubeAccess } from "../src/k8s/kube-access.ts";
+import type { NotificationSink, SecretRef } from "../src/model/remote-config.ts";
+import { SIGNATURE_HEADER, signBody, TIMESTAMP_HEADER } from "../src/notifications/hmac.ts";
+import type { NotificationPayload } from "../src/notifications/payload.ts";
+import { toSlackMessage } from "../src/notifications/slack.ts";
+import type { AuditLogObject } from "./audit-log.object.ts";
+import { Cluster } from "./cluster.object.ts";
+
+export type DeliverRequest = { sink: string; payload: NotificationPayload };
+export type DeliverAnswer = {
+  outcome: "delivered" | "rate-limited" | "failed" | "no-such-sink";
+  detail: string;
+};
+
+export function notifierKey(cluster: string, sink: string, signature: string): string {
+  return `${cluster}:${sink}:${signature}`;
+}
+
+async function readSecretValue(
+  kube: KubeAccess,
+  ref: SecretRef,
+  defaultNamespace: string,
+): Promise<string> {
+  const secret = await kube.core.readNamespacedSecret({
+    name: ref.name,
+    namespace: ref.namespace ?? defaultNamespace,
+  });
+  const value = secret.data?.[ref.key];
+  if (value === undefined)
+    throw new restate.TerminalError(`secret ${ref.name} has no key ${ref.key}`, { errorCode: 404 });
+  return Buffer.from(value, "base64").toString("utf8");
+}
+
+/**
+ * One sink, one signature: the per-signature rate limit lives in this object's state, and each
+ * delivery is a durable step retried with backoff for a bounded time. Secret references are
+ * resolved inside the step, so no secret value is written to the journal.
+ */
+export function createNotifierObject(deps: { kube: KubeAccess; secretsNamespace: string }) {
+  return restate.object({
+    name: "Notifier",
+    handlers: {
+      deliver: async (
+        ctx: restate.ObjectContext,
+        request: DeliverRequest,
+      ): Promise<DeliverAnswer> => {
+        const { payload } = request;
+        const nowMs = await ctx.date.now();
+        const { config } = await ctx.objectClient(Cluster, payload.cluster).captureConfig();
+        const sink: NotificationSink | undefined = config.notifications.sinks.find(
+          (s) => s.name === request.sink,
+        );
+        if (!sink)
+          return {
+            outcome: "no-such-sink",
+            detail: `no sink ${request.sink} in the config any more`,
+          };
+        const lastKey = `last:${payload.event}`;
+        const last = await ctx.get<number>(lastKey);
+        if (last !== null && nowMs - last < sink.rateLimitS * 1000) {
+          return {
+            outcome: "rate-limited",
+            detail: `last ${payload.event} notification ${Math.round((nowMs - last) / 1000)} s ago`,
+          };
+        }
+        const deliveryId = `${ctx.key}:${payload.event}:${nowMs}`;
+        let answer: DeliverAnswer;
+        try {
+          const status = await ctx.run(
+            `post to ${sink.name}`,
+            async () => {
+              const url =
+                sink.url ??
+                (await readSecretValue(deps.kube, sink.urlSecretRef!, deps.secretsNamespace));
+              const hmacSecret =
+                sink.hmacSecret ??
+                (sink.hmacSecretRef
+                  ? await readSecretValue(deps.kube, sink.hmacSecretRef, deps.secretsNamespace)
+                  : undefined);
+              const body = JSON.stringify(
+                sink.type === "slack" ? toSlackMessage(payload) : payload,
+              );
+              const timestamp = String(Math.floor(Date.now() / 1000));
+              const response = await fetch(url, {
+                method: "POST",
+                headers: {
+                  "content-type": "application/json",
+                  "user-agent": "podmortem",
+                  "x-podmortem-delivery": deliveryId,
+                  "x-podmortem-event": payload.event,
+                  ...(hmacSecret
+                    ? {
+                        [TIMESTAMP_HEADER]: timestamp,
+                        [SIGNATURE_HEADER]: signBody(hmacSecret, timestamp, body),
+                      }
+                    : {}),
+                },
+                body,
+                signal: AbortSignal.timeout(10_000),
+              });
+              await response.body?.cancel();
+              if (response.ok) return response.status;
+              // The URL is never part of the message: it may carry the webhook's secret.
+              const message = `sink ${sink.name} answered ${response.status}`;
+              if (
+                response.status >= 400 &&
+                response.status < 500 &&
+                response.status !== 408 &&
+                response.status !== 429
+              ) {
+                throw new restate.TerminalError(message, { errorCode: response.status });
+              }
+              throw new Error(message);
+            },
+            {
+              maxRetryDuration: { minutes: 10 },
+              initialRetryInterval: { seconds: 1 },
+              maxRetryInterval: { seconds: 30 },
+              retryIntervalFactor: 2,
+            },
+          );
+          ctx.set(lastKey, nowMs);
+          answer = { outcome: "delivered", detail: `HTTP ${status}` };
+        } catch (error) {
+          if (!(error instanceof restate.TerminalError)) throw error;
+          answer = { outcome: "failed", detail: error.message };
+        }
+        ctx.objectSendClient<AuditLogObject>({ name: "AuditLog" }, payload.cluster).append({
+          kind: answer.outcome === "delivered" ? "notification.delivered" : "notification.failed",
+          cluster: payload.cluster,
+          namespace: payload.namespace,
+          pod: payload.pod,
+          signature: payload.signature,
+          captureId: payload.captureId,
+          detail: { sink: sink.name, event: payload.event, deliveryId, result: answer.detail },
+        });
+        return answer;
+      },
+    },
+  });
+}
+
+export type NotifierObject = ReturnType<typeof createNotifierObject>;
