@@ -33,7 +33,15 @@ async function call<T>(request: PromiseLike<T>): Promise<T> {
 }
 
 function refusal(error: unknown): never {
-  const message = error instanceof Error ? error.message : String(error);
+  const raw = error instanceof Error ? error.message : String(error);
+  // The ingress client puts Restate's JSON answer after a first line: show its message alone.
+  const json = raw.slice(raw.indexOf("{"));
+  let message = raw;
+  try {
+    message = (JSON.parse(json) as { message?: string }).message ?? raw;
+  } catch {
+    // not JSON: keep the text as it is
+  }
   throw new PodmortemError(
     message.includes("invalid config") ? "INPUT_INVALID" : "RESTATE_UNAVAILABLE",
     message,
