@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   retrieve: async () => (await import("./commands/retrieve.ts")).retrieveCommand,
   config: async () => (await import("./commands/config.ts")).configCommand,
   audit: async () => (await import("./commands/audit.ts")).auditCommand,
+  forensic: async () => (await import("./commands/forensic.ts")).forensicCommand,
 };
 
 function help(): string {

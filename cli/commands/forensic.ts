@@ -1,0 +1,141 @@
+import { CoreV1Api } from "@kubernetes/client-node";
+import { parseArgs } from "node:util";
+
+import { createS3Client } from "../../src/evidence/s3-store.ts";
+import { createUriReader, exportEvidence, type ExportReport } from "../../src/evidence/export.ts";
+import { PodmortemError } from "../../src/errors.ts";
+import { FORENSIC_ANNOTATIONS, FORENSIC_LABELS } from "../../src/k8s/forensic-pod.ts";
+import { loadKubeConfig } from "../../src/k8s/client.ts";
+import { table } from "../connection.ts";
+import { EXIT, type ExitCode } from "../exit-codes.ts";
+import type { Command } from "../main.ts";
+
+function s3FromEnvironment() {
+  return createS3Client({
+    endpoint: process.env.PODMORTEM_S3_ENDPOINT,
+    region: process.env.PODMORTEM_S3_REGION,
+    forcePathStyle: process.env.PODMORTEM_S3_FORCE_PATH_STYLE === "true",
+  });
+}
+
+/** Progress on stderr, one line rewritten in place, only for a terminal. */
+function progressPrinter(enabled: boolean) {
+  let total = 0;
+  let last = 0;
+  return (name: string, bytes: number) => {
+    total += bytes;
+    if (!enabled || Date.now() - last < 200) return;
+    last = Date.now();
+    process.stderr.write(`\r  ${name}: ${(total / 1024 / 1024).toFixed(1)} MiB downloaded   `);
+  };
+}
+
+export function printReport(report: ExportReport, json: boolean): ExitCode {
+  if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    process.stdout.write(
+      table(
+        ["FILE", "BYTES", "SHA256", "VERIFIED"],
+        report.files.map((f) => [f.name, String(f.size), f.sha256, f.ok ? "ok" : "MISMATCH"]),
+      ),
+    );
+    for (const m of report.mismatches) {
+      process.stdout.write(
+        `MISMATCH ${m.artifact}: sha256 ${m.actual}, but ${m.against} says ${m.expected}\n`,
+      );
+    }
+    process.stdout.write(
+      report.mismatches.length === 0
+        ? `all hashes verified; evidence in ${report.out}\n`
+        : "EVIDENCE DOES NOT MATCH ITS CHAIN OF CUSTODY\n",
+    );
+  }
+  return report.mismatches.length === 0 ? EXIT.ok : EXIT.verificationFailed;
+}
+
+export const forensicCommand: Command = {
+  summary:
+    "kubectl plugin: list forensic pods, and export a capture's evidence with every hash verified.",
+  usage: [
+    "kubectl forensic list [-A | -n NAMESPACE] [--json]",
+    "kubectl forensic export POD [-n NAMESPACE] [--out DIR] [--json]",
+    "  the cluster comes from KUBECONFIG (or --kubeconfig); s3:// evidence is read with the AWS default",
+    "  credential chain (PODMORTEM_S3_ENDPOINT/_REGION/_FORCE_PATH_STYLE for S3-compatible stores);",
+    "  export exits 5 when any file does not match custody.json or the pod's annotations",
+  ].join("\n"),
+  async run(args): Promise<ExitCode> {
+    const [sub, ...rest] = args;
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        namespace: { type: "string", short: "n" },
+        "all-namespaces": { type: "boolean", short: "A", default: false },
+        out: { type: "string" },
+        kubeconfig: { type: "string" },
+        json: { type: "boolean", default: false },
+      },
+    });
+    const kc = loadKubeConfig({ kubeconfigPath: values.kubeconfig ?? process.env.KUBECONFIG });
+    const core = kc.makeApiClient(CoreV1Api);
+    const namespace =
+      values.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? "default";
+    if (sub === "list") {
+      const selector = `${FORENSIC_LABELS.role}=forensic-copy`;
+      const pods = values["all-namespaces"]
+        ? await core.listPodForAllNamespaces({ labelSelector: selector })
+        : await core.listNamespacedPod({ namespace, labelSelector: selector });
+      const rows = pods.items.map((pod) => {
+        const a = pod.metadata?.annotations ?? {};
+        return {
+          namespace: pod.metadata?.namespace ?? "",
+          name: pod.metadata?.name ?? "",
+          source: a[FORENSIC_ANNOTATIONS.sourcePod] ?? "",
+          capture: pod.metadata?.labels?.[FORENSIC_LABELS.captureId] ?? "",
+          expires: a[FORENSIC_ANNOTATIONS.expiresAt] ?? "",
+          evidence: a[FORENSIC_ANNOTATIONS.evidence] ?? "",
+        };
+      });
+      if (values.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      else
+        process.stdout.write(
+          table(
+            ["NAMESPACE", "NAME", "SOURCE POD", "CAPTURE", "EXPIRES", "EVIDENCE"],
+            rows.map((r) => [r.namespace, r.name, r.source, r.capture, r.expires, r.evidence]),
+          ),
+        );
+      return EXIT.ok;
+    }
+    if (sub === "export") {
+      const name = positionals[0];
+      if (!name) {
+        process.stderr.write(
+          "kubectl forensic export: name a forensic pod (kubectl forensic list shows them)\n",
+        );
+        return EXIT.usage;
+      }
+      const pod = await core.readNamespacedPod({ name, namespace });
+      const a = pod.metadata?.annotations ?? {};
+      const custodyUri = a[FORENSIC_ANNOTATIONS.evidence];
+      if (!custodyUri)
+        throw new PodmortemError(
+          "INPUT_INVALID",
+          `pod ${namespace}/${name} has no ${FORENSIC_ANNOTATIONS.evidence} annotation: not a forensic pod`,
+        );
+      const report = await exportEvidence({
+        custodyUri,
+        out: values.out ?? `./${name}`,
+        expected: {
+          bundleSha256: a[FORENSIC_ANNOTATIONS.bundleSha256],
+          logSha256: a[FORENSIC_ANNOTATIONS.logSha256],
+        },
+        open: createUriReader(s3FromEnvironment),
+        onProgress: progressPrinter(process.stderr.isTTY === true && !values.json),
+      });
+      if (process.stderr.isTTY) process.stderr.write("\n");
+      return printReport(report, values.json);
+    }
+    process.stderr.write(`kubectl forensic: unknown subcommand ${sub ?? "(none)"}; try --help\n`);
+    return EXIT.usage;
+  },
+};
