@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   config: async () => (await import("./commands/config.ts")).configCommand,
   audit: async () => (await import("./commands/audit.ts")).auditCommand,
   forensic: async () => (await import("./commands/forensic.ts")).forensicCommand,
+  export: async () => (await import("./commands/export.ts")).exportCommand,
 };
 
 function help(): string {

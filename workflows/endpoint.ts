@@ -2,6 +2,8 @@ import * as restate from "@restatedev/restate-sdk";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 
+import { PodmortemError } from "../src/errors.ts";
+
 export type Endpoint = { port: number; close(): Promise<void> };
 
 /** Serves Restate services over HTTP/2 on a server of our own, so shutdown can close it. */
@@ -22,7 +24,17 @@ export async function serveEndpoint(
     session.once("close", () => sessions.delete(session));
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === "EADDRINUSE"
+          ? new PodmortemError(
+              "PREREQUISITE_MISSING",
+              `port ${options.port} is already in use: stop what listens there or set PODMORTEM_ENDPOINT_PORT`,
+              { cause: error },
+            )
+          : error,
+      ),
+    );
     server.listen(options.port, options.host ?? "0.0.0.0", () => resolve());
   });
   return {

@@ -45,6 +45,11 @@ export async function startRestateProcess(options: {
   child.stderr?.pipe(log);
   let exited = false;
   child.once("exit", () => (exited = true));
+  // If this process dies without its teardown (a crash, a kill), restate-server must not outlive it.
+  const killChild = () => {
+    if (!exited) child.kill("SIGKILL");
+  };
+  process.once("exit", killChild);
 
   const deadline = Date.now() + 30_000;
   while (!(await answers(`${adminUrl}/health`))) {
