@@ -123,15 +123,13 @@ describe(`kubectl forensic${KUBECTL ? " (through kubectl)" : " (kubectl not inst
     expect(good.stdout).toContain("all hashes verified");
     expect(await readFile(path.join(out, "crash.log"), "utf8")).toContain("panic: nil map");
 
-    await s3
-      .client()
-      .send(
-        new PutObjectCommand({
-          Bucket: s3.bucket,
-          Key: crashLogKey,
-          Body: "nothing to see here\n",
-        }),
-      );
+    await s3.client().send(
+      new PutObjectCommand({
+        Bucket: s3.bucket,
+        Key: crashLogKey,
+        Body: "nothing to see here\n",
+      }),
+    );
     const tampered = await kubectlForensic(
       "export",
       "forensic-pm-export",
