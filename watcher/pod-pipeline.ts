@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 
 import type { Logger } from "../src/logging.ts";
 import type { PodEvent } from "../src/model/pod-event.ts";
-import type { WatcherConfig } from "../src/model/remote-config.ts";
+import { DEFAULT_REASONS, type WatcherConfig } from "../src/model/remote-config.ts";
 import { computeSignature } from "../src/model/signature.ts";
 import { statusFingerprint, toSlimPod } from "./informers/slim-pod.ts";
 import type { WatcherMetrics } from "./metrics.ts";
@@ -16,19 +16,7 @@ import { inferWorkload } from "./pipeline/workload.ts";
 export const AUDIT_DECISIONS = ["sent", "deduped", "filtered", "opted_out", "dropped"] as const;
 export type AuditDecision = (typeof AUDIT_DECISIONS)[number];
 
-const KNOWN_REASONS = new Set([
-  "CrashLoopBackOff",
-  "OOMKilled",
-  "Error",
-  "ImagePullBackOff",
-  "ErrImagePull",
-  "CreateContainerError",
-  "CreateContainerConfigError",
-  "RunContainerError",
-  "ContainerStatusUnknown",
-  "Evicted",
-  "InvalidImageName",
-]);
+const KNOWN_REASONS = new Set<string>([...DEFAULT_REASONS, "InvalidImageName"]);
 
 /** Metric labels come from a fixed set: a runtime's free-text reason becomes "Other". */
 export function reasonLabel(reason: string): string {

@@ -2,7 +2,7 @@ import * as restate from "@restatedev/restate-sdk";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 
-import { PodmortemError } from "../src/errors.ts";
+import { listen } from "../src/http/listen.ts";
 
 export type Endpoint = { port: number; close(): Promise<void> };
 
@@ -23,20 +23,7 @@ export async function serveEndpoint(
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (error: NodeJS.ErrnoException) =>
-      reject(
-        error.code === "EADDRINUSE"
-          ? new PodmortemError(
-              "PREREQUISITE_MISSING",
-              `port ${options.port} is already in use: stop what listens there or set PODMORTEM_ENDPOINT_PORT`,
-              { cause: error },
-            )
-          : error,
-      ),
-    );
-    server.listen(options.port, options.host ?? "0.0.0.0", () => resolve());
-  });
+  await listen(server, options.port, options.host ?? "0.0.0.0", "PODMORTEM_ENDPOINT_PORT");
   return {
     port: (server.address() as AddressInfo).port,
     close: () =>

@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 
-import { PodmortemError } from "../errors.ts";
+import { listen } from "./listen.ts";
 
 export type OpsServerOptions = {
   port: number;
@@ -43,20 +43,7 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
     }
     response.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (error: NodeJS.ErrnoException) =>
-      reject(
-        error.code === "EADDRINUSE"
-          ? new PodmortemError(
-              "PREREQUISITE_MISSING",
-              `port ${options.port} is already in use: stop what listens there or set PODMORTEM_HTTP_PORT`,
-              { cause: error },
-            )
-          : error,
-      ),
-    );
-    server.listen(options.port, options.host ?? "0.0.0.0", () => resolve());
-  });
+  await listen(server, options.port, options.host ?? "0.0.0.0", "PODMORTEM_HTTP_PORT");
   return {
     port: (server.address() as AddressInfo).port,
     close: () =>
