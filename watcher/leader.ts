@@ -1,7 +1,11 @@
 import {
   CoordinationV1Api,
+  Observable,
   V1MicroTime,
+  type ConfigurationOptions,
   type KubeConfig,
+  type RequestContext,
+  type ResponseContext,
   type V1Lease,
 } from "@kubernetes/client-node";
 
@@ -23,17 +27,39 @@ export const CLIENT_GO_DEFAULTS = {
   retryPeriodS: 2,
 } as const;
 
+/**
+ * Called when leadership starts or ends. They must not block: the elector goes on renewing
+ * while the watcher starts or stops its watches (a first list of 100k pods takes longer than
+ * a lease lasts).
+ */
 export type LeaderCallbacks = {
-  onStartedLeading(): void | Promise<void>;
-  onStoppedLeading(): void | Promise<void>;
+  onStartedLeading(): void;
+  onStoppedLeading(): void;
 };
+
+/** Bounds one API call: a leader whose renewal hangs must still step down on time. */
+function withDeadline(signal: AbortSignal): ConfigurationOptions {
+  return {
+    middleware: [
+      {
+        pre: (context: RequestContext) => {
+          context.setSignal(signal);
+          return new Observable(Promise.resolve(context));
+        },
+        post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
+      },
+    ],
+    middlewareMergeStrategy: "append",
+  };
+}
 
 /**
  * Lease-based leader election with client-go's semantics: a candidate takes the lease only when
  * the holder has not renewed it for leaseDuration as measured on the candidate's own clock since
  * it last saw the record change (so clock skew between nodes does not matter); the leader renews
- * every retryPeriod and steps down when it could not renew for renewDeadline. Every write is
- * guarded by the resourceVersion it read, so two candidates never both win.
+ * every retryPeriod and steps down when it could not renew for renewDeadline, even when a call
+ * hangs (each round is bounded by what is left of the deadline). Every write is guarded by the
+ * resourceVersion it read, so two candidates never both win.
  */
 export function createLeaderElector(
   kc: KubeConfig,
@@ -43,6 +69,7 @@ export function createLeaderElector(
   now: () => number = Date.now,
 ) {
   const api = kc.makeApiClient(CoordinationV1Api);
+  const renewDeadlineMs = settings.renewDeadlineS * 1000;
   let leading = false;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -68,21 +95,23 @@ export function createLeaderElector(
     };
   }
 
-  async function tryAcquireOrRenew(): Promise<boolean> {
+  async function tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
+    const bounded = withDeadline(signal);
+    const key = { name: settings.name, namespace: settings.namespace };
     let lease: V1Lease | undefined;
     try {
-      lease = await api.readNamespacedLease({ name: settings.name, namespace: settings.namespace });
+      lease = await api.readNamespacedLease(key, bounded);
     } catch (error) {
       if (kubeStatusOf(error) !== 404) throw error;
     }
     if (!lease) {
-      await api.createNamespacedLease({
-        namespace: settings.namespace,
-        body: {
-          metadata: { name: settings.name, namespace: settings.namespace },
-          spec: desired(undefined),
+      await api.createNamespacedLease(
+        {
+          namespace: settings.namespace,
+          body: { metadata: key, spec: desired(undefined) },
         },
-      });
+        bounded,
+      );
       return true;
     }
     const record = recordOf(lease);
@@ -91,38 +120,58 @@ export function createLeaderElector(
     const durationMs = (lease.spec?.leaseDurationSeconds ?? settings.leaseDurationS) * 1000;
     if (holder !== "" && holder !== settings.identity && observed.atMs + durationMs > now())
       return false;
-    await api.replaceNamespacedLease({
-      name: settings.name,
-      namespace: settings.namespace,
-      body: { metadata: { ...lease.metadata, name: settings.name }, spec: desired(lease) },
-    });
+    // metadata carries the resourceVersion read: a concurrent writer makes this a 409.
+    await api.replaceNamespacedLease(
+      { ...key, body: { metadata: { ...lease.metadata, ...key }, spec: desired(lease) } },
+      bounded,
+    );
     return true;
+  }
+
+  function stepDown(why: string): void {
+    if (!leading) return;
+    leading = false;
+    log.warn({ identity: settings.identity, why }, "lost the lease: stepping down");
+    callbacks.onStoppedLeading();
   }
 
   async function round(): Promise<void> {
     if (stopped) return;
+    // A leader's round may last only until its renew deadline; a candidate's one retry period
+    // at least, as client-go bounds a call.
+    const budgetMs = leading
+      ? lastRenewMs + renewDeadlineMs - now()
+      : Math.max(renewDeadlineMs, settings.retryPeriodS * 1000);
+    if (budgetMs <= 0) {
+      stepDown("renew deadline passed");
+      return;
+    }
+    const deadline = new AbortController();
+    const deadlineTimer = setTimeout(() => deadline.abort(), budgetMs);
     let acquired = false;
     try {
-      acquired = await tryAcquireOrRenew();
+      acquired = await tryAcquireOrRenew(deadline.signal);
     } catch (error) {
       if (kubeStatusOf(error) !== 409) log.warn({ err: error }, "lease update failed");
+    } finally {
+      clearTimeout(deadlineTimer);
     }
+    if (stopped) return;
     if (acquired) {
       lastRenewMs = now();
       if (!leading) {
         leading = true;
         log.info({ identity: settings.identity }, "became leader");
-        await callbacks.onStartedLeading();
+        callbacks.onStartedLeading();
       }
-    } else if (leading && now() - lastRenewMs > settings.renewDeadlineS * 1000) {
-      leading = false;
-      log.warn({ identity: settings.identity }, "lost the lease: stepping down");
-      await callbacks.onStoppedLeading();
+    } else if (leading && now() - lastRenewMs >= renewDeadlineMs) {
+      stepDown("could not renew within the renew deadline");
     }
   }
 
   function schedule(): void {
     if (stopped) return;
+    // client-go: the leader renews every retryPeriod; candidates retry with jitter 1.2.
     const jitter = leading ? 1 : 1 + Math.random() * 0.2;
     timer = setTimeout(
       () => {
@@ -133,6 +182,7 @@ export function createLeaderElector(
   }
 
   return {
+    /** Resolves after the first attempt: leading or standing by, the loop goes on. */
     async start(): Promise<void> {
       loop = round().finally(schedule);
       await loop;
@@ -145,26 +195,31 @@ export function createLeaderElector(
       await loop;
       if (!leading) return;
       leading = false;
-      await callbacks.onStoppedLeading();
+      callbacks.onStoppedLeading();
       try {
-        const lease = await api.readNamespacedLease({
-          name: settings.name,
-          namespace: settings.namespace,
-        });
+        const signal = AbortSignal.timeout(renewDeadlineMs);
+        const lease = await api.readNamespacedLease(
+          { name: settings.name, namespace: settings.namespace },
+          withDeadline(signal),
+        );
         if (lease.spec?.holderIdentity !== settings.identity) return;
-        await api.replaceNamespacedLease({
-          name: settings.name,
-          namespace: settings.namespace,
-          body: {
-            metadata: lease.metadata,
-            spec: {
-              ...lease.spec,
-              holderIdentity: "",
-              leaseDurationSeconds: 1,
-              renewTime: new V1MicroTime(now()),
+        await api.replaceNamespacedLease(
+          {
+            name: settings.name,
+            namespace: settings.namespace,
+            body: {
+              metadata: lease.metadata,
+              spec: {
+                ...lease.spec,
+                holderIdentity: "",
+                leaseDurationSeconds: 1,
+                renewTime: new V1MicroTime(now()),
+              },
             },
           },
-        });
+          withDeadline(signal),
+        );
+        log.info({ identity: settings.identity }, "released the lease");
       } catch (err) {
         log.warn({ err }, "could not release the lease; it expires on its own");
       }

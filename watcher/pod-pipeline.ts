@@ -13,7 +13,14 @@ import { MetadataCache } from "./pipeline/metadata-cache.ts";
 import type { OwnerResolver, Resolution } from "./pipeline/owner-resolver.ts";
 import { inferWorkload } from "./pipeline/workload.ts";
 
-export const AUDIT_DECISIONS = ["sent", "deduped", "filtered", "opted_out", "dropped"] as const;
+export const AUDIT_DECISIONS = [
+  "sent",
+  "deduped",
+  "filtered",
+  "opted_out",
+  "dropped",
+  "rejected",
+] as const;
 export type AuditDecision = (typeof AUDIT_DECISIONS)[number];
 
 const KNOWN_REASONS = new Set<string>([...DEFAULT_REASONS, "InvalidImageName"]);

@@ -38,6 +38,7 @@ export type Enrollment = { clusterUID: string; kubernetesVersion: string; watche
 const ALL_NAMESPACES = "*";
 const TICK_MS = 1000;
 const EVICT_EVERY_TICKS = 30;
+const DROP_LOG_INTERVAL_MS = 10_000;
 
 export function createWatcher(deps: WatcherDeps) {
   const log = deps.log.child({ component: "watcher" });
@@ -50,6 +51,8 @@ export function createWatcher(deps: WatcherDeps) {
   let stopping = false;
   const podWatches = new Map<string, SupervisedWatch>();
   let namespaceWatch: SupervisedWatch | undefined;
+  let namespaceSelector: string | undefined;
+  const firstLists = new Set<Promise<void>>();
   const labelledNamespaces = new Map<string, string>();
   let pollTimer: NodeJS.Timeout | undefined;
   let tickTimer: NodeJS.Timeout | undefined;
@@ -60,6 +63,8 @@ export function createWatcher(deps: WatcherDeps) {
     ((ref: V1OwnerReference, namespace: string) =>
       getRaw(deps.kc, objectPath(ref.apiVersion, ref.kind, namespace, ref.name)));
 
+  let droppedSinceLog = 0;
+  let droppedLoggedAtMs = Number.NEGATIVE_INFINITY;
   const batcher = new Batcher(config.batch, {
     send: async (events) => {
       const end = deps.metrics.sendDuration.startTimer();
@@ -80,14 +85,26 @@ export function createWatcher(deps: WatcherDeps) {
     },
     onDropped: (events) => {
       deps.metrics.dropped.inc(events.length);
-      log.error(
-        { dropped: events.length, queueBound: config.batch.queueBound },
-        "queue full: dropped the oldest events",
-      );
+      droppedSinceLog += events.length;
+      // One error line per interval, not one per event: a full queue drops on every add.
+      if (now() - droppedLoggedAtMs >= DROP_LOG_INTERVAL_MS) {
+        log.error(
+          { dropped: droppedSinceLog, queueBound: config.batch.queueBound },
+          "queue full: dropped the oldest events",
+        );
+        droppedSinceLog = 0;
+        droppedLoggedAtMs = now();
+      }
       for (const event of events) {
         deps.metrics.events.inc({ type: "dropped", reason: reasonLabel(event.reason) });
         audit("dropped", event);
       }
+    },
+    onRejected: (event, err) => {
+      deps.metrics.dropped.inc();
+      deps.metrics.events.inc({ type: "rejected", reason: reasonLabel(event.reason) });
+      log.error({ err, eventId: event.id }, "Restate refused an event for good; dropped it");
+      audit("rejected", event);
     },
     onQueueDepth: (depth) => deps.metrics.queueDepth.set(depth),
     onSendFailed: (err, attempt) =>
@@ -136,27 +153,32 @@ export function createWatcher(deps: WatcherDeps) {
       if (scope !== ALL_NAMESPACES) pipeline.forgetNamespace(scope);
       log.info({ scope }, "stopped watching pods");
     }
-    const starts: Promise<void>[] = [];
     for (const scope of desired) {
       if (podWatches.has(scope)) continue;
       const watch = podWatchFor(scope);
       podWatches.set(scope, watch);
-      starts.push(watch.start());
+      // Not awaited: a first list of a large cluster must not hold up the next reconciliation
+      // (a lost lease stops the watches at once).
+      const started = watch.start();
+      firstLists.add(started);
+      void started.finally(() => firstLists.delete(started));
       log.info({ scope }, "watching pods");
     }
-    await Promise.all([...stops, ...starts]);
+    await Promise.all(stops);
   }
 
   async function syncNamespaceWatch(): Promise<void> {
     const wanted =
       active && config.namespaces.mode === "label" ? config.namespaces.selector : undefined;
-    if (namespaceWatch && wanted !== currentSelector) {
-      await namespaceWatch.stop();
+    if (namespaceWatch && wanted !== namespaceSelector) {
+      const previous = namespaceWatch;
       namespaceWatch = undefined;
+      namespaceSelector = undefined;
+      await previous.stop();
       labelledNamespaces.clear();
     }
     if (wanted === undefined || namespaceWatch) return;
-    currentSelector = wanted;
+    namespaceSelector = wanted;
     namespaceWatch = createSupervisedWatch({
       kc: deps.kc,
       path: "/api/v1/namespaces",
@@ -170,29 +192,45 @@ export function createWatcher(deps: WatcherDeps) {
           // A namespace that loses the label leaves a selector watch as DELETED.
           if (type === "DELETED") labelledNamespaces.delete(metadata.uid);
           else labelledNamespaces.set(metadata.uid, metadata.name);
-          void syncPodWatches();
+          void reconcile();
         },
         onListed: (uids) => {
           for (const uid of labelledNamespaces.keys())
             if (!uids.has(uid)) labelledNamespaces.delete(uid);
-          void syncPodWatches();
+          void reconcile();
         },
       },
     });
     await namespaceWatch.start();
   }
-  let currentSelector: string | undefined;
 
-  async function activate(): Promise<void> {
+  // Watches are started and stopped by one reconciliation at a time, from the state as it is
+  // when it runs: leadership, config and labelled namespaces may change meanwhile, and requests
+  // made while one waits are served by it.
+  let reconciled: Promise<void> = Promise.resolve();
+  let pendingReconcile: Promise<void> | undefined;
+  function reconcile(): Promise<void> {
+    pendingReconcile ??= reconciled.then(async () => {
+      pendingReconcile = undefined;
+      try {
+        await syncNamespaceWatch();
+        await syncPodWatches();
+      } catch (err) {
+        log.error({ err }, "could not update the watches");
+      }
+    });
+    reconciled = pendingReconcile;
+    return pendingReconcile;
+  }
+
+  function activate(): void {
     active = true;
-    await syncNamespaceWatch();
-    await syncPodWatches();
+    void reconcile();
   }
 
   async function deactivate(): Promise<void> {
     active = false;
-    await syncNamespaceWatch();
-    await syncPodWatches();
+    await reconcile();
     pipeline.drainFolded();
     await batcher.flush(10_000);
   }
@@ -216,7 +254,7 @@ export function createWatcher(deps: WatcherDeps) {
     batcher.configure(config.batch);
     log.info({ version }, "applied remote config");
     if (JSON.stringify(previous.namespaces) !== JSON.stringify(config.namespaces)) {
-      void syncNamespaceWatch().then(syncPodWatches);
+      void reconcile();
     }
   }
 
@@ -271,13 +309,15 @@ export function createWatcher(deps: WatcherDeps) {
         elector = createLeaderElector(
           deps.kc,
           deps.leaderElection,
-          { onStartedLeading: activate, onStoppedLeading: deactivate },
+          { onStartedLeading: activate, onStoppedLeading: () => void deactivate() },
           log,
           now,
         );
         await elector.start();
       } else {
-        await activate();
+        activate();
+        await reconcile();
+        await Promise.all([...firstLists]);
       }
     },
     /** Ready when it watches all it should, or stands by as a follower. */
@@ -292,8 +332,7 @@ export function createWatcher(deps: WatcherDeps) {
       clearInterval(tickTimer);
       if (elector) await elector.stop();
       active = false;
-      await syncNamespaceWatch();
-      await syncPodWatches();
+      await reconcile();
       pipeline.drainFolded();
       await batcher.flush(flushDeadlineMs);
       batcher.stop();

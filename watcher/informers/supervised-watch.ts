@@ -33,6 +33,13 @@ class GoneError extends Error {
   }
 }
 
+/** The watch request got no answer in time: the API server is unreachable, not merely quiet. */
+class ConnectTimeoutError extends Error {
+  constructor(path: string) {
+    super(`watching ${path}: no response from the API server`);
+  }
+}
+
 class HttpError extends Error {
   readonly status: number;
   constructor(status: number, message: string) {
@@ -40,6 +47,8 @@ class HttpError extends Error {
     this.status = status;
   }
 }
+
+const isTimeout = (error: unknown) => error instanceof Error && error.name === "TimeoutError";
 
 function metadataOf(raw: unknown): { uid?: string; resourceVersion?: string } {
   const metadata = (raw as { metadata?: { uid?: unknown; resourceVersion?: unknown } } | null)
@@ -132,6 +141,8 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
   function watchFrom(version: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let gone = false;
+      let connected = false;
+      let ended = false;
       watch
         .watch(
           options.path,
@@ -154,13 +165,17 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
             deliver(type as WatchEventType, raw, false);
           },
           (err: unknown) => {
+            ended = true;
             abort = undefined;
             if (gone) reject(new GoneError());
+            else if (isTimeout(err) && !connected) reject(new ConnectTimeoutError(options.path));
             else if (err) reject(toError(err));
             else resolve();
           },
         )
         .then((controller) => {
+          // Resolves once the response headers are in (or after a failure already reported).
+          connected = !ended;
           abort = controller;
           if (stopped) controller.abort();
         }, reject);
@@ -192,8 +207,9 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
         failures = 0;
       } catch (error) {
         if (stopped) break;
-        // client-node ends a watch that was quiet for 30 s; resuming from the last version is cheap.
-        if (error instanceof Error && error.name === "TimeoutError") continue;
+        // The watchdog: client-node ends a watch that was silent for 30 s (a stalled connection
+        // looks the same as a quiet one); resuming from the last version is cheap.
+        if (isTimeout(error)) continue;
         options.onReconnect();
         if (error instanceof GoneError) {
           log.info({ path: options.path }, "watch expired (410 Gone); relisting");

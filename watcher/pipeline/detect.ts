@@ -63,15 +63,47 @@ function detectContainer(
   containerType: ContainerType,
   status: V1ContainerStatus,
   context: DetectContext,
-): Detection | undefined {
+): Detection[] {
+  const detections: Detection[] = [];
+  const termination = detectTermination(pod, containerType, status, context);
+  if (termination) detections.push(termination);
+  // A container that crashed before and now cannot start at all (a new image that does not
+  // pull, a missing ConfigMap) is a second failure, not the first one again.
   const waiting = status.state?.waiting;
+  if (!status.state?.terminated && waiting?.reason && FAILING_WAITING_REASONS.has(waiting.reason)) {
+    detections.push({
+      reasons: [waiting.reason],
+      event: buildEvent(pod, containerType, status, context, {
+        reason: waiting.reason,
+        exitCode: null,
+        signal: null,
+        message: waiting.message ?? "",
+        restartCount: status.restartCount ?? 0,
+        startedAt: null,
+        finishedAt: null,
+      }),
+    });
+  }
+  return detections;
+}
+
+function detectTermination(
+  pod: V1Pod,
+  containerType: ContainerType,
+  status: V1ContainerStatus,
+  context: DetectContext,
+): Detection | undefined {
+  // CrashLoopBackOff is this termination's consequence; a failing waiting reason is its own.
+  const waiting =
+    status.state?.waiting?.reason && FAILING_WAITING_REASONS.has(status.state.waiting.reason)
+      ? undefined
+      : status.state?.waiting;
   const current = status.state?.terminated;
   const last = status.lastState?.terminated;
   // A terminated current state is the newest termination (restartPolicy Never, or before the
   // kubelet restarts it); otherwise the last state holds the one that made it restart.
   const terminated = current ?? last;
   const restartCount = status.restartCount ?? 0;
-
   if (terminated) {
     const exitCode = terminated.exitCode ?? null;
     const reason = terminated.reason ?? (exitCode === 0 ? "Completed" : "Error");
@@ -92,21 +124,6 @@ function detectContainer(
         restartCount: instanceRestarts,
         startedAt: toIso(terminated.startedAt),
         finishedAt,
-      }),
-    };
-  }
-
-  if (waiting?.reason && FAILING_WAITING_REASONS.has(waiting.reason)) {
-    return {
-      reasons: [waiting.reason],
-      event: buildEvent(pod, containerType, status, context, {
-        reason: waiting.reason,
-        exitCode: null,
-        signal: null,
-        message: waiting.message ?? "",
-        restartCount,
-        startedAt: null,
-        finishedAt: null,
       }),
     };
   }
@@ -187,8 +204,7 @@ export function detectFailures(pod: V1Pod, context: DetectContext): Detection[] 
   if (eviction) return [eviction];
   const detections: Detection[] = [];
   for (const [containerType, status] of statusEntries(pod)) {
-    const detection = detectContainer(pod, containerType, status, context);
-    if (detection) detections.push(detection);
+    detections.push(...detectContainer(pod, containerType, status, context));
   }
   return detections;
 }

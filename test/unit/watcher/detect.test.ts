@@ -100,6 +100,22 @@ describe("detectFailures", () => {
     });
   });
 
+  it("reports a container that crashed and now cannot start as two failures", () => {
+    const crashed = crashLoopStatus(2);
+    const status = {
+      ...crashed,
+      state: { waiting: { reason: "CreateContainerConfigError", message: "configmap missing" } },
+    };
+    const detections = detectFailures(makePod({ statuses: [status] }), context);
+    expect(detections.map((d) => [d.event.reason, d.reasons])).toEqual([
+      ["Error", ["Error"]],
+      ["CreateContainerConfigError", ["CreateContainerConfigError"]],
+    ]);
+    expect(detections[0]!.event.message).not.toContain("configmap");
+    const [before] = detectFailures(makePod({ statuses: [crashed] }), context);
+    expect(detections[0]!.event.id).toBe(before!.event.id);
+  });
+
   it("reports each failing container of a multi-container pod", () => {
     const sidecar = { ...crashLoopStatus(1, 2), name: "sidecar" };
     const detections = detectFailures(
