@@ -91,9 +91,10 @@ export function createPodPipeline(deps: {
   let excluded = new Set(deps.config().namespaces.exclude);
   let pendingResolutions = 0;
 
-  function remember(id: string): boolean {
-    if (seen.has(id)) return false;
-    seen.add(id);
+  /** Keyed by the occurrence id's pre-image: the same occurrence, no hashing to find out. */
+  function remember(occurrenceKey: string): boolean {
+    if (seen.has(occurrenceKey)) return false;
+    seen.add(occurrenceKey);
     if (seen.size > SEEN_OCCURRENCES_KEPT) {
       const oldest = seen.values().next().value;
       if (oldest !== undefined) seen.delete(oldest);
@@ -178,8 +179,8 @@ export function createPodPipeline(deps: {
         cluster: deps.cluster,
         workload,
         observedAt,
+        isNewOccurrence: remember,
       })) {
-        if (!remember(detection.event.id)) continue;
         const meta = metadata.getMetadata(uid, nowMs);
         const event: PodEvent = {
           ...detection.event,

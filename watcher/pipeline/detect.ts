@@ -31,7 +31,28 @@ export type DetectContext = {
   cluster: string;
   workload: WorkloadRef;
   observedAt: string;
+  /**
+   * Asked before an event is built, with the occurrence id's pre-image (so equal keys are equal
+   * ids): false skips it. Most status updates re-show an occurrence already seen; they cost no
+   * hashing this way.
+   */
+  isNewOccurrence?: (key: string) => boolean;
 };
+
+// The same few signatures recur in every update of a failing workload: remember their hashes.
+const SIGNATURES_MEMO_MAX = 20_000;
+const signatures = new Map<string, string>();
+
+function signatureOf(input: Parameters<typeof computeSignature>[0]): string {
+  const key = `${input.cluster}\0${input.namespace}\0${input.workload.kind}/${input.workload.name}\0${input.container}\0${input.exitCode ?? input.reason}`;
+  let signature = signatures.get(key);
+  if (signature === undefined) {
+    if (signatures.size >= SIGNATURES_MEMO_MAX) signatures.clear();
+    signature = computeSignature(input);
+    signatures.set(key, signature);
+  }
+  return signature;
+}
 
 function toIso(value: Date | string | undefined): string | null {
   if (value === undefined) return null;
@@ -71,18 +92,16 @@ function detectContainer(
   // pull, a missing ConfigMap) is a second failure, not the first one again.
   const waiting = status.state?.waiting;
   if (!status.state?.terminated && waiting?.reason && FAILING_WAITING_REASONS.has(waiting.reason)) {
-    detections.push({
-      reasons: [waiting.reason],
-      event: buildEvent(pod, containerType, status, context, {
-        reason: waiting.reason,
-        exitCode: null,
-        signal: null,
-        message: waiting.message ?? "",
-        restartCount: status.restartCount ?? 0,
-        startedAt: null,
-        finishedAt: null,
-      }),
+    const event = buildEvent(pod, containerType, status, context, {
+      reason: waiting.reason,
+      exitCode: null,
+      signal: null,
+      message: waiting.message ?? "",
+      restartCount: status.restartCount ?? 0,
+      startedAt: null,
+      finishedAt: null,
     });
+    if (event) detections.push({ reasons: [waiting.reason], event });
   }
   return detections;
 }
@@ -112,20 +131,19 @@ function detectTermination(
     const finishedAt = toIso(terminated.finishedAt);
     // The restart count the terminated instance had: a last state belongs to the previous one.
     const instanceRestarts = current ? restartCount : Math.max(0, restartCount - 1);
+    const event = buildEvent(pod, containerType, status, context, {
+      reason,
+      exitCode,
+      signal: signalOf(exitCode, terminated.signal),
+      message: terminated.message ?? waiting?.message ?? "",
+      restartCount: instanceRestarts,
+      startedAt: toIso(terminated.startedAt),
+      finishedAt,
+    });
+    if (!event) return undefined;
     const reasons = [reason];
     if (waiting?.reason) reasons.push(waiting.reason);
-    return {
-      reasons,
-      event: buildEvent(pod, containerType, status, context, {
-        reason,
-        exitCode,
-        signal: signalOf(exitCode, terminated.signal),
-        message: terminated.message ?? waiting?.message ?? "",
-        restartCount: instanceRestarts,
-        startedAt: toIso(terminated.startedAt),
-        finishedAt,
-      }),
-    };
+    return { reasons, event };
   }
   return undefined;
 }
@@ -141,9 +159,16 @@ function buildEvent(
   status: V1ContainerStatus,
   context: DetectContext,
   termination: Termination,
-): Detection["event"] {
+): Detection["event"] | undefined {
   const namespace = pod.metadata?.namespace ?? "default";
   const podUID = pod.metadata?.uid ?? "";
+  if (
+    context.isNewOccurrence &&
+    !context.isNewOccurrence(
+      `${podUID}\0${status.name}\0${termination.restartCount}\0${termination.finishedAt ?? termination.reason}`,
+    )
+  )
+    return undefined;
   const base = {
     cluster: context.cluster,
     namespace,
@@ -168,14 +193,15 @@ function buildEvent(
       finishedAt: termination.finishedAt,
       reason: termination.reason,
     }),
-    signature: computeSignature(base),
+    signature: signatureOf(base),
   };
 }
 
+const isEvicted = (pod: V1Pod) => pod.status?.phase === "Failed" && pod.status.reason === "Evicted";
+
 function detectEviction(pod: V1Pod, context: DetectContext): Detection | undefined {
-  if (pod.status?.phase !== "Failed" || pod.status.reason !== "Evicted") return undefined;
   const container = pod.spec?.containers[0]?.name ?? "pod";
-  const status: V1ContainerStatus = pod.status.containerStatuses?.find(
+  const status: V1ContainerStatus = pod.status?.containerStatuses?.find(
     (s) => s.name === container,
   ) ?? {
     name: container,
@@ -184,24 +210,25 @@ function detectEviction(pod: V1Pod, context: DetectContext): Detection | undefin
     ready: false,
     restartCount: 0,
   };
-  return {
-    reasons: ["Evicted"],
-    event: buildEvent(pod, "regular", status, context, {
-      reason: "Evicted",
-      exitCode: null,
-      signal: null,
-      message: pod.status.message ?? "",
-      restartCount: status.restartCount ?? 0,
-      startedAt: null,
-      finishedAt: null,
-    }),
-  };
+  const event = buildEvent(pod, "regular", status, context, {
+    reason: "Evicted",
+    exitCode: null,
+    signal: null,
+    message: pod.status?.message ?? "",
+    restartCount: status.restartCount ?? 0,
+    startedAt: null,
+    finishedAt: null,
+  });
+  return event && { reasons: ["Evicted"], event };
 }
 
 /** Every failure visible in a pod's status now, one per occurrence. */
 export function detectFailures(pod: V1Pod, context: DetectContext): Detection[] {
-  const eviction = detectEviction(pod, context);
-  if (eviction) return [eviction];
+  if (isEvicted(pod)) {
+    // An evicted pod is one failure; its containers' states are the eviction's doing.
+    const eviction = detectEviction(pod, context);
+    return eviction ? [eviction] : [];
+  }
   const detections: Detection[] = [];
   for (const [containerType, status] of statusEntries(pod)) {
     detections.push(...detectContainer(pod, containerType, status, context));
