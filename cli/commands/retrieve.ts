@@ -1,8 +1,8 @@
 import { parseArgs } from "node:util";
 
 import { loadWorkflowsConfig } from "../../src/config/workflows-config.ts";
+import { createRetrieverStore } from "../../src/retriever/retriever-store.ts";
 import { retrieveArchive, writeTerminationMessage } from "../../src/retriever/retrieve.ts";
-import { createEvidenceStore } from "../../src/evidence/create-store.ts";
 import { EXIT } from "../exit-codes.ts";
 import type { Command } from "../main.ts";
 
@@ -34,15 +34,12 @@ export const retrieveCommand: Command = {
     }
     const terminationLog = process.env.PODMORTEM_TERMINATION_LOG ?? "/dev/termination-log";
     const config = loadWorkflowsConfig(process.env);
-    const result = await retrieveArchive(
-      createEvidenceStore(config.evidence, { lowMemory: true }),
-      {
-        file: values.file,
-        key: values.key,
-        maxBytes,
-        deleteAfter: values.delete,
-      },
-    );
+    const result = await retrieveArchive(createRetrieverStore(config.evidence), {
+      file: values.file,
+      key: values.key,
+      maxBytes,
+      deleteAfter: values.delete,
+    });
     await writeTerminationMessage(terminationLog, result);
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return result.outcome === "stored" ? EXIT.ok : EXIT.invalidInput;

@@ -1,5 +1,7 @@
 import type { V1Container, V1NetworkPolicy, V1Pod, V1Volume } from "@kubernetes/client-node";
 
+import { boundedName } from "./names.ts";
+
 export const FORENSIC_ANNOTATIONS = {
   logSha256: "forensic.io/log-sha256",
   bundleSha256: "forensic.io/bundle-sha256",
@@ -131,7 +133,11 @@ export function buildForensicPod(input: ForensicPodInput): V1Pod {
 }
 
 export function forensicPodName(captureId: string): string {
-  return `forensic-${captureId}`.slice(0, 63);
+  return boundedName(`forensic-${captureId}`);
+}
+
+export function denyAllPolicyName(captureId: string): string {
+  return boundedName(`forensic-${captureId}-deny-all`);
 }
 
 /** Denies all ingress and egress of the capture's pods; created before the pod starts. */
@@ -140,7 +146,7 @@ export function buildDenyAllPolicy(captureId: string, namespace: string): V1Netw
     apiVersion: "networking.k8s.io/v1",
     kind: "NetworkPolicy",
     metadata: {
-      name: `forensic-${captureId}-deny-all`.slice(0, 63),
+      name: denyAllPolicyName(captureId),
       namespace,
       labels: { [FORENSIC_LABELS.captureId]: captureId, [FORENSIC_LABELS.managedBy]: "podmortem" },
     },

@@ -1,6 +1,7 @@
 import type { V1PersistentVolumeClaim } from "@kubernetes/client-node";
 
 import type { KubeAccess } from "./kube-access.ts";
+import { boundedName } from "./names.ts";
 import { isConflict } from "./kube-errors.ts";
 
 export const SNAPSHOT_GROUP = "snapshot.storage.k8s.io";
@@ -9,7 +10,11 @@ export const SNAPSHOT_VERSION = "v1";
 export type SnapshotState = { name: string; readyToUse: boolean; error: string | undefined };
 
 export function snapshotName(captureId: string, claim: string): string {
-  return `${captureId}-${claim}`.slice(0, 63).replace(/-+$/, "");
+  return boundedName(`${captureId}-${claim}`);
+}
+
+export function restoredClaimName(captureId: string, claim: string): string {
+  return boundedName(`${captureId}-${claim}-restored`);
 }
 
 /** Idempotent: a replayed step finds the snapshot it made before. */

@@ -45,6 +45,46 @@ export async function retrieveArchive(
   };
 }
 
+/**
+ * Reads a retriever's termination message; undefined when it is not a result (a crash's log tail,
+ * which the pod's `FallbackToLogsOnError` policy puts there instead).
+ */
+export function parseRetrieveResult(message: string): RetrieveResult | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(message);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null) return undefined;
+  const result = value as Record<string, unknown>;
+  if (
+    result.outcome === "stored" &&
+    typeof result.key === "string" &&
+    typeof result.uri === "string" &&
+    typeof result.size === "number" &&
+    typeof result.sha256 === "string" &&
+    /^[0-9a-f]{64}$/.test(result.sha256)
+  ) {
+    return {
+      outcome: "stored",
+      key: result.key,
+      uri: result.uri,
+      size: result.size,
+      sha256: result.sha256,
+      deleted: result.deleted === true,
+    };
+  }
+  if (
+    result.outcome === "refused" &&
+    typeof result.reason === "string" &&
+    typeof result.size === "number"
+  ) {
+    return { outcome: "refused", reason: result.reason, size: result.size };
+  }
+  return undefined;
+}
+
 /** The kubelet reports a container's termination message from this file (at most 4 KiB). */
 export async function writeTerminationMessage(path: string, result: unknown): Promise<void> {
   await writeFile(path, JSON.stringify(result).slice(0, 4096));

@@ -1,3 +1,4 @@
+import type { V1Pod } from "@kubernetes/client-node";
 import type { Readable } from "node:stream";
 
 import {
@@ -11,6 +12,8 @@ import { kubeStatusOf } from "../../src/k8s/kube-errors.ts";
 import type { KubeAccess } from "../../src/k8s/kube-access.ts";
 import type { PodEvent } from "../../src/model/pod-event.ts";
 import type { RemoteConfig } from "../../src/model/remote-config.ts";
+import type { CaptureRun } from "./capture-run.ts";
+import { captureContainerLogs, captureJson, listPodEvents, readNodeFacts } from "./pod-evidence.ts";
 
 export type EvidenceDeps = { kube: KubeAccess; store: EvidenceStore };
 
@@ -120,4 +123,73 @@ export async function sealCustody(
     { contentType: "application/json" },
     sealedAt,
   );
+}
+
+/**
+ * Evidence salvage: every container's logs (the crashed one's previous log as crash.log), the
+ * pod manifest, its events and its node's conditions, each in its own step. Artifacts go to
+ * `run.artifacts`, for custody.json to seal.
+ */
+export async function salvageEvidence(run: CaptureRun, pod: V1Pod | undefined): Promise<void> {
+  const { deps, event, folder } = run;
+  const logs = run.capture.logs;
+  const stored = await run.step(
+    "capture logs",
+    async () => {
+      const crash = await captureCrashLog(deps, {
+        event,
+        folder,
+        logs,
+        nowIso: () => new Date().toISOString(),
+      });
+      const others = pod ? await captureContainerLogs(deps, { pod, folder, logs }) : [];
+      const all = [...(crash ? [crash] : []), ...others];
+      deps.metrics.bytesStored.inc(
+        { kind: "log" },
+        all.reduce((sum, a) => sum + a.size, 0),
+      );
+      return all;
+    },
+    (all) =>
+      `${all.length} logs, ${all.reduce((sum, a) => sum + a.size, 0)} bytes` +
+      (all.some((a) => a.name === EVIDENCE_FILES.crashLog) ? "" : "; the kubelet had no crash log"),
+  );
+  run.artifacts.push(...(stored ?? []));
+  if (!run.needPod("capture pod manifest", pod)) return;
+
+  const manifest = await run.step(
+    "capture pod manifest",
+    () => captureJson(deps.store, EVIDENCE_FILES.pod, `${folder}${EVIDENCE_FILES.pod}`, pod),
+    (a) => `${a.size} bytes`,
+  );
+  if (manifest) run.artifacts.push(manifest);
+  const events = await run.step(
+    "capture events",
+    async () =>
+      captureJson(
+        deps.store,
+        EVIDENCE_FILES.events,
+        `${folder}${EVIDENCE_FILES.events}`,
+        await listPodEvents(deps.kube, pod),
+      ),
+    (a) => `${a.size} bytes`,
+  );
+  if (events) run.artifacts.push(events);
+  const nodeName = pod.spec?.nodeName;
+  if (!nodeName) {
+    run.skip("capture node conditions", "the pod was never scheduled");
+    return;
+  }
+  const node = await run.step(
+    "capture node conditions",
+    async () =>
+      captureJson(
+        deps.store,
+        EVIDENCE_FILES.node,
+        `${folder}${EVIDENCE_FILES.node}`,
+        await readNodeFacts(deps.kube, nodeName),
+      ),
+    (a) => `${a.size} bytes`,
+  );
+  if (node) run.artifacts.push(node);
 }

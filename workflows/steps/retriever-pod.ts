@@ -2,6 +2,7 @@ import type { V1EnvVar, V1Pod } from "@kubernetes/client-node";
 import path from "node:path";
 
 import type { WorkflowsConfig } from "../../src/config/workflows-config.ts";
+import { boundedName } from "../../src/k8s/names.ts";
 
 export type RetrieverPodInput = {
   captureId: string;
@@ -21,8 +22,11 @@ export const RETRIEVER_RUNTIME_ENV: V1EnvVar[] = [
   { name: "MALLOC_ARENA_MAX", value: "2" },
 ];
 
+/** The retriever pod's own deadline (`activeDeadlineSeconds`); the workflow waits a little longer. */
+export const RETRIEVER_DEADLINE_S = 1800;
+
 export function retrieverPodName(captureId: string): string {
-  return `${captureId}-retriever`.slice(0, 63);
+  return boundedName(`${captureId}-retriever`);
 }
 
 /** Where the retriever writes: the workflows' own evidence settings, never credentials. */
@@ -63,7 +67,7 @@ export function buildRetrieverPod(input: RetrieverPodInput): V1Pod {
       restartPolicy: "Never",
       automountServiceAccountToken: false,
       enableServiceLinks: false,
-      activeDeadlineSeconds: 1800,
+      activeDeadlineSeconds: RETRIEVER_DEADLINE_S,
       tolerations: [{ operator: "Exists" }],
       containers: [
         {
@@ -80,11 +84,8 @@ export function buildRetrieverPod(input: RetrieverPodInput): V1Pod {
             String(input.maxBytes),
             ...(input.deleteFromNode ? ["--delete"] : []),
           ],
-          // A small, bounded heap: the archive streams through in 8 MiB parts, never whole.
-          env: [
-            { name: "NODE_OPTIONS", value: RETRIEVER_NODE_OPTIONS },
-            ...evidenceEnv(input.evidence),
-          ],
+          // A small, bounded heap: the archive streams through in 5 MiB parts, never whole.
+          env: [...RETRIEVER_RUNTIME_ENV, ...evidenceEnv(input.evidence)],
           ...(input.retriever.s3Secret
             ? { envFrom: [{ secretRef: { name: input.retriever.s3Secret } }] }
             : {}),
@@ -98,7 +99,8 @@ export function buildRetrieverPod(input: RetrieverPodInput): V1Pod {
             allowPrivilegeEscalation: false,
             capabilities: { drop: ["ALL"] },
           },
-          terminationMessagePolicy: "File",
+          // The result is JSON in the message file; a crash leaves its log's tail there instead.
+          terminationMessagePolicy: "FallbackToLogsOnError",
           volumeMounts: [
             { name: "checkpoints", mountPath: folder, readOnly: !input.deleteFromNode },
           ],
