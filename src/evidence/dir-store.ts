@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
@@ -7,6 +8,8 @@ import type { Readable } from "node:stream";
 
 import type { EvidenceStore, PutOptions, StoredArtifact } from "./evidence-store.ts";
 import { HashingLimiter, toReadable } from "./hashing.ts";
+
+const PARTIAL_MARKER = ".partial-";
 
 function safeJoin(root: string, key: string): string {
   const target = path.resolve(root, key);
@@ -37,11 +40,12 @@ export function createDirStore(rootDir: string): EvidenceStore {
     async put(key, body, options: PutOptions = {}): Promise<StoredArtifact> {
       const target = safeJoin(root, key);
       await mkdir(path.dirname(target), { recursive: true });
-      // A crash mid-write leaves a temp file, never a half file under the final name.
-      const temp = `${target}.partial-${process.pid}-${Date.now()}`;
+      // A crash mid-write leaves a temp file, never a half file under the final name; flushing
+      // before the rename keeps that true across a power loss too.
+      const temp = `${target}${PARTIAL_MARKER}${randomUUID()}`;
       const limiter = new HashingLimiter(options.maxBytes);
       try {
-        await pipeline(toReadable(body), limiter, createWriteStream(temp));
+        await pipeline(toReadable(body), limiter, createWriteStream(temp, { flush: true }));
         await rename(temp, target);
       } catch (error) {
         await rm(temp, { force: true });
@@ -63,15 +67,16 @@ export function createDirStore(rootDir: string): EvidenceStore {
     async head(key) {
       try {
         return { size: (await stat(safeJoin(root, key))).size };
-      } catch {
-        return undefined;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+        throw error;
       }
     },
     async list(prefix) {
       const files = await walk(root);
       return files
         .map((file) => path.relative(root, file).split(path.sep).join("/"))
-        .filter((key) => key.startsWith(prefix) && !key.includes(".partial-"))
+        .filter((key) => key.startsWith(prefix) && !key.includes(PARTIAL_MARKER))
         .sort();
     },
   };

@@ -19,6 +19,8 @@ export class HashingLimiter extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     const room = this.#maxBytes - this.#size;
+    // Past the limit the rest is read and dropped rather than the source destroyed: destroying it
+    // would fail the whole pipeline, and callers bound their sources (limitBytes on log reads).
     if (room <= 0) {
       this.#truncated = true;
       callback();

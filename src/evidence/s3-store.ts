@@ -91,7 +91,18 @@ export function createS3Store(settings: S3StoreSettings): EvidenceStore {
         queueSize: settings.partsInFlight ?? PARTS_IN_FLIGHT,
         leavePartsOnError: false,
       });
-      await Promise.all([pipeline(toReadable(body), limiter, passThrough), upload.done()]);
+      const piping = pipeline(toReadable(body), limiter, passThrough);
+      const uploading = upload.done();
+      try {
+        await Promise.all([piping, uploading]);
+      } catch (error) {
+        // Stop the side that is still going: after an S3 error the source would otherwise wait on
+        // backpressure forever, and after a source error the multipart upload would stay open.
+        passThrough.destroy();
+        await upload.abort().catch(() => undefined);
+        await Promise.allSettled([piping, uploading]);
+        throw error;
+      }
       return {
         key,
         uri: uri(key),

@@ -22,6 +22,8 @@ export function startProcess(
   });
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
+  // "close" comes after both output streams are drained, so the log has everything.
+  child.once("close", () => log.end());
   let exited = false;
   const exit = new Promise<void>((resolve) =>
     child.once("exit", () => ((exited = true), resolve())),
@@ -67,6 +69,14 @@ export async function waitFor(
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** Waits until a GET of the URL answers 2xx. */
+export async function waitForUrl(
+  url: string,
+  options: { timeoutMs: number; process?: ManagedProcess; init?: RequestInit },
+): Promise<void> {
+  await waitFor(url, () => httpOk(url, options.init), options);
 }
 
 export async function httpOk(url: string, init?: RequestInit): Promise<boolean> {

@@ -5,7 +5,7 @@ import path from "node:path";
 import { queryRestate, registerDeployment } from "../../src/restate/admin.ts";
 import { resolveRestateServerBinary } from "../../src/restate/server-binary.ts";
 import { serveEndpoint, type Endpoint, type ServiceDefinitions } from "../../workflows/endpoint.ts";
-import { freePort } from "./ports.ts";
+import { freePorts } from "./ports.ts";
 import { httpOk, startProcess, waitFor, type ManagedProcess } from "./processes.ts";
 
 export type RestateHarness = AsyncDisposable & {
@@ -13,6 +13,7 @@ export type RestateHarness = AsyncDisposable & {
   adminUrl: string;
   endpointUrl: string | undefined;
   baseDir: string;
+  logFile: string;
   startupMs: number;
   query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
   register(uri: string): Promise<void>;
@@ -33,12 +34,12 @@ export type RestateOptions = {
 export async function startRestate(options: RestateOptions = {}): Promise<RestateHarness> {
   const started = Date.now();
   const baseDir = await mkdtemp(path.join(os.tmpdir(), "podmortem-restate-"));
-  const [ingressPort, adminPort, nodePort, endpointPort] = await Promise.all([
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-  ]);
+  const [ingressPort, adminPort, nodePort, endpointPort] = (await freePorts(4)) as [
+    number,
+    number,
+    number,
+    number,
+  ];
   const ingressUrl = `http://127.0.0.1:${ingressPort}`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const env = {
@@ -54,6 +55,7 @@ export async function startRestate(options: RestateOptions = {}): Promise<Restat
     RESTATE_DEFAULT_NUM_PARTITIONS: "2",
     RESTATE_ROCKSDB_TOTAL_MEMORY_SIZE: "128.0 MiB",
     RESTATE_ADMIN__QUERY_ENGINE__MEMORY_SIZE: "32.0 MiB",
+    RESTATE_BIFROST__RECORD_CACHE_MEMORY_SIZE: "16.0 MiB",
     RESTATE_LOG_FILTER: "warn",
     RESTATE_LISTEN_MODE: "tcp",
     ...options.extraEnv,
@@ -61,11 +63,12 @@ export async function startRestate(options: RestateOptions = {}): Promise<Restat
   const binary = resolveRestateServerBinary();
   let server: ManagedProcess | undefined;
   let endpoint: Endpoint | undefined;
+  const logFile = path.join(baseDir, "restate-server.log");
 
   async function startServer(): Promise<void> {
     server = startProcess(binary, ["--no-logo"], {
       env,
-      logFile: path.join(baseDir, "restate-server.log"),
+      logFile,
     });
     await waitFor("restate-server admin API", () => httpOk(`${adminUrl}/health`), {
       timeoutMs: 60_000,
@@ -92,9 +95,13 @@ export async function startRestate(options: RestateOptions = {}): Promise<Restat
     await startEndpoint();
     if (endpointUrl) await registerDeployment({ adminUrl }, endpointUrl);
   } catch (error) {
+    const tail = server?.tail() ?? "";
     await server?.stop("SIGKILL");
     await endpoint?.close();
     await rm(baseDir, { recursive: true, force: true });
+    if (error instanceof Error && !error.message.includes(tail)) {
+      error.message += `\nrestate-server log:\n${tail}`;
+    }
     throw error;
   }
 
@@ -103,6 +110,7 @@ export async function startRestate(options: RestateOptions = {}): Promise<Restat
     adminUrl,
     endpointUrl,
     baseDir,
+    logFile,
     startupMs: Date.now() - started,
     query: (sql) => queryRestate({ adminUrl }, sql),
     register: async (uri) => void (await registerDeployment({ adminUrl }, uri)),

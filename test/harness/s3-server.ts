@@ -24,12 +24,14 @@ export type S3Harness = AsyncDisposable & {
   endpoint: string;
   bucket: string;
   region: string;
+  startupMs: number;
   credentials: { accessKeyId: string; secretAccessKey: string };
   client(): S3Client;
   getObjectBytes(key: string): Promise<Buffer>;
   listKeys(prefix?: string): Promise<string[]>;
   /** The next n requests answer 503 SlowDown, as S3 does when it throttles. */
   failNext(n: number): void;
+  /** Every request answers 503 SlowDown for the next ms milliseconds. */
   failFor(ms: number): void;
   requestCount(): number;
 };
@@ -39,6 +41,7 @@ const SLOW_DOWN =
 
 /** s3rver, a real S3 protocol server, on a free loopback port with one bucket. */
 export async function startS3(options: { bucket?: string } = {}): Promise<S3Harness> {
+  const started = Date.now();
   const S3rver = createRequire(import.meta.url)("s3rver") as S3rverConstructor;
   const directory = await mkdtemp(path.join(os.tmpdir(), "podmortem-s3-"));
   const port = await freePort();
@@ -71,6 +74,7 @@ export async function startS3(options: { bucket?: string } = {}): Promise<S3Harn
     endpoint,
     bucket,
     region,
+    startupMs: Date.now() - started,
     credentials,
     client: makeClient,
     async getObjectBytes(key) {
