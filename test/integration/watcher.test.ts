@@ -1,5 +1,6 @@
 import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
 import { mkdtemp } from "node:fs/promises";
+import { Writable } from "node:stream";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,6 +27,15 @@ let restate: RestateHarness;
 let watcher: Watcher;
 let metrics: WatcherMetrics;
 let core: CoreV1Api;
+/** Every line the watcher logged (audit lines included), parsed. */
+const logLines: Array<Record<string, unknown>> = [];
+const logSink = new Writable({
+  write(chunk: Buffer, _encoding, done) {
+    for (const line of chunk.toString("utf8").split("\n"))
+      if (line.trim() !== "") logLines.push(JSON.parse(line) as Record<string, unknown>);
+    done();
+  },
+});
 
 async function counter(name: string, labels: Record<string, string> = {}): Promise<number> {
   const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
@@ -82,7 +92,7 @@ beforeAll(async () => {
       authToken: undefined,
       requestTimeoutMs: 5000,
     }),
-    log: createLogger({ name: "watcher-test", level: "silent" }),
+    log: createLogger({ name: "watcher-test", level: "info" }, logSink),
     metrics,
     clusterName: CLUSTER,
     identity: "test-watcher",
@@ -137,6 +147,22 @@ describe("the watcher against a real API server", () => {
       }
       return all;
     }, 45_000);
+    // One audit line per event with its decision, payload hash and, when sent, the batch key.
+    const audits = logLines.filter(
+      (line) => line.audit === "pod-event" && line.namespace === "reasons",
+    );
+    for (const incident of found) {
+      const sent = audits.find(
+        (line) => line.decision === "sent" && line.eventId === incident.lastEvent.id,
+      );
+      expect(sent).toMatchObject({
+        payloadSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+        idempotencyKey: expect.stringMatching(/^[0-9a-f]{64}$/),
+      });
+    }
+    expect(audits.filter((line) => line.decision === "deduped").length).toBe(
+      await counter("forensics_watcher_events_deduped_total"),
+    );
     const init = found.find((i) => i.container === "migrate")!;
     expect(init.lastEvent.containerType).toBe("init");
     const oom = found.find((i) => i.reason === "OOMKilled")!;
@@ -185,6 +211,42 @@ describe("the watcher against a real API server", () => {
     await createPod("labelled", "after-unlabel", "imagepullbackoff");
     await sleep(3000);
     expect(await incidentsFor(restate, CLUSTER, "labelled", "after-unlabel")).toHaveLength(0);
+  });
+
+  it("watches only the listed namespaces, never an excluded one, and switches back live", async () => {
+    await createNamespace("listed");
+    await createNamespace("unlisted");
+    await createNamespace("excluded");
+    await setConfig(restate, CLUSTER, {
+      dedup: { cooldownS: 0 },
+      batch: { flushIntervalMs: 100 },
+      namespaces: { mode: "list", list: ["listed", "excluded"], exclude: ["excluded"] },
+    });
+    await eventually(async () => expect(watcher.config.namespaces.mode).toBe("list"), 10_000);
+    await eventually(async () => expect(watcher.stats().watches).toBe(1), 10_000);
+    for (const namespace of ["listed", "unlisted", "excluded"])
+      await createPod(namespace, "oom", "oomkilled");
+    await eventually(
+      async () => expect(await incidentsFor(restate, CLUSTER, "listed")).toHaveLength(1),
+      30_000,
+    );
+    await sleep(3000);
+    expect(await incidentsFor(restate, CLUSTER, "unlisted")).toHaveLength(0);
+    expect(await incidentsFor(restate, CLUSTER, "excluded")).toHaveLength(0);
+
+    // Back to all namespaces but one excluded: the failure nobody had seen yet is found.
+    await setConfig(restate, CLUSTER, {
+      dedup: { cooldownS: 0 },
+      batch: { flushIntervalMs: 100 },
+      namespaces: { mode: "all", exclude: ["unlisted"] },
+    });
+    await eventually(
+      async () => expect(await incidentsFor(restate, CLUSTER, "excluded")).toHaveLength(1),
+      30_000,
+    );
+    expect(await incidentsFor(restate, CLUSTER, "unlisted")).toHaveLength(0);
+    const [listed] = await incidentsFor(restate, CLUSTER, "listed");
+    expect(listed?.occurrences).toBe(MAX_RESTARTS);
   });
 
   it("loses and doubles nothing across an API server restart", async () => {
@@ -247,8 +309,8 @@ describe("the watcher against a real API server", () => {
     );
     expect(await incidentsFor(restate, CLUSTER, "live")).toHaveLength(0);
 
-    // Bypasses the backend's own validation, as a config written by an older backend could.
-    const version = watcher.configVersion;
+    // The backend refuses a bad document itself...
+    const version = watcher.configVersion!;
     const bad = await fetch(`${restate.ingressUrl}/Cluster/${CLUSTER}/setConfig`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -256,8 +318,44 @@ describe("the watcher against a real API server", () => {
     });
     expect(bad.status).toBe(400);
     expect(await bad.text()).toContain("batch.maxEvents");
-    await sleep(1000);
+
+    // ...and the watcher validates again: a bad document that reached the state anyway (an
+    // older backend, an operator editing state through the admin API) is refused, logged once.
+    const rows = await restate.query<{ key: string; value_utf8: string }>(
+      `SELECT key, value_utf8 FROM state WHERE service_name = 'Cluster' AND service_key = '${CLUSTER}'`,
+    );
+    const newState = Object.fromEntries(
+      rows.map((row) => {
+        let value = row.value_utf8;
+        if (row.key === "config") {
+          const record = JSON.parse(value) as { version: number; config: Record<string, unknown> };
+          record.version = version + 1;
+          record.config = { ...record.config, batch: { maxEvents: 0, flushIntervalMs: -5 } };
+          value = JSON.stringify(record);
+        }
+        return [row.key, Array.from(Buffer.from(value))];
+      }),
+    );
+    const edited = await fetch(`${restate.adminUrl}/services/Cluster/state`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ object_key: CLUSTER, new_state: newState }),
+    });
+    expect(edited.status).toBeLessThan(300);
+    const refusals = () =>
+      logLines.filter((line) => line.msg === "refused remote config; keeping the old one");
+    await eventually(async () => expect(refusals()).toHaveLength(1), 10_000);
+    expect(String(refusals()[0]!.problems)).toContain("batch.maxEvents");
+    expect(String(refusals()[0]!.problems)).toContain("batch.flushIntervalMs");
+    await sleep(1500); // several polls later: still the old config, still one log line
+    expect(refusals()).toHaveLength(1);
     expect(watcher.configVersion).toBe(version);
+    expect(watcher.config.batch.maxEvents).toBeGreaterThan(0);
     expect(watcher.config.detection.reasons).toEqual(["Error"]);
+
+    // A good document after it applies as usual.
+    const fixed = await setConfig(restate, CLUSTER, { dedup: { cooldownS: 0 } });
+    await eventually(async () => expect(watcher.configVersion).toBe(fixed), 10_000);
+    expect(watcher.config.detection.reasons).toContain("OOMKilled");
   });
 });
