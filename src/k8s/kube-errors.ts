@@ -20,8 +20,19 @@ export function classifyKubeError(error: unknown): KubeErrorClass {
   return "retryable";
 }
 
-/** The API server's own message (a Status object in the body) when there is one. */
+const RBAC_HINT =
+  "; podmortem's workflows need this permission (their RBAC rules and why: docs/rbac.md)";
+
+/**
+ * The API server's own message (a Status object in the body) when there is one; a 403 also says
+ * where the missing permission is documented, since a human has to grant it.
+ */
 export function describeKubeError(error: unknown): string {
+  const described = describeApiError(error);
+  return kubeStatusOf(error) === 403 ? `${described}${RBAC_HINT}` : described;
+}
+
+function describeApiError(error: unknown): string {
   if (error instanceof ApiException) {
     const body: unknown = error.body;
     if (typeof body === "string") {
