@@ -1,38 +1,60 @@
 import * as restate from "@restatedev/restate-sdk";
 
-import { GENESIS_HASH, sealEntry, type AuditEntry, type AuditRecord } from "../src/audit/chain.ts";
+import {
+  auditEntryKey,
+  GENESIS,
+  sealEntry,
+  type AuditEntry,
+  type AuditRecord,
+  type ChainMark,
+} from "../src/audit/chain.ts";
 
-type Head = { seq: number; hash: string };
+/** Entries kept per cluster (~1 KB each); the oldest go first, the chain stays verifiable. */
+export const AUDIT_RETENTION_ENTRIES = 500_000;
 
-export function auditEntryKey(seq: number): string {
-  return `entry:${String(seq).padStart(12, "0")}`;
-}
+export { auditEntryKey };
 
 /**
  * The backend's tamper-evident audit log, one per cluster: every entry a state key of its own
  * (lazy state, so an append reads only the head, however long the log), chained by SHA-256.
+ * Retention removes the oldest entry once the log is full and keeps that entry's hash as the
+ * `base` the kept chain starts from.
  */
-export const AuditLog = restate.object({
-  name: "AuditLog",
-  handlers: {
-    append: async (
-      ctx: restate.ObjectContext,
-      record: AuditRecord,
-    ): Promise<{ seq: number; hash: string }> => {
-      const head = (await ctx.get<Head>("head")) ?? { seq: 0, hash: GENESIS_HASH };
-      const at = new Date(await ctx.date.now()).toISOString();
-      const entry = sealEntry(record, head.seq + 1, at, head.hash);
-      ctx.set(auditEntryKey(entry.seq), entry);
-      ctx.set<Head>("head", { seq: entry.seq, hash: entry.hash });
-      return { seq: entry.seq, hash: entry.hash };
+export function createAuditLogObject(options: { retentionEntries?: number } = {}) {
+  const retention = Math.max(1, options.retentionEntries ?? AUDIT_RETENTION_ENTRIES);
+  return restate.object({
+    name: "AuditLog",
+    handlers: {
+      // Only the backend appends: an entry sent from outside would chain as well as a real one.
+      append: restate.handlers.object.exclusive(
+        { ingressPrivate: true },
+        async (ctx: restate.ObjectContext, record: AuditRecord): Promise<ChainMark> => {
+          const head = (await ctx.get<ChainMark>("head")) ?? GENESIS;
+          const at = new Date(await ctx.date.now()).toISOString();
+          const entry = sealEntry(record, head.seq + 1, at, head.hash);
+          ctx.set(auditEntryKey(entry.seq), entry);
+          ctx.set<ChainMark>("head", { seq: entry.seq, hash: entry.hash });
+          let base = (await ctx.get<ChainMark>("base")) ?? GENESIS;
+          // A few at a time, so a lowered retention converges without one huge invocation.
+          for (let removed = 0; entry.seq - base.seq > retention && removed < 8; removed++) {
+            const key = auditEntryKey(base.seq + 1);
+            const oldest = await ctx.get<AuditEntry>(key);
+            ctx.clear(key);
+            base = { seq: base.seq + 1, hash: oldest?.hash ?? base.hash };
+            ctx.set<ChainMark>("base", base);
+          }
+          return { seq: entry.seq, hash: entry.hash };
+        },
+      ),
+      head: restate.handlers.object.shared(
+        async (ctx: restate.ObjectSharedContext): Promise<ChainMark> =>
+          (await ctx.get<ChainMark>("head")) ?? GENESIS,
+      ),
     },
-    head: restate.handlers.object.shared(
-      async (ctx: restate.ObjectSharedContext) =>
-        (await ctx.get<Head>("head")) ?? { seq: 0, hash: GENESIS_HASH },
-    ),
-  },
-  options: { enableLazyState: true },
-});
+    options: { enableLazyState: true },
+  });
+}
 
+export const AuditLog = createAuditLogObject();
 export type AuditLogObject = typeof AuditLog;
 export type { AuditEntry };

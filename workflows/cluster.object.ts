@@ -11,6 +11,7 @@ import {
   type WatcherConfig,
 } from "../src/model/remote-config.ts";
 import { describeProblems, validate } from "../src/model/validation.ts";
+import { diffConfigs, type ConfigChange } from "../src/audit/config-diff.ts";
 import { announce } from "./milestones.ts";
 
 export const CONFIG_HISTORY_LIMIT = 50;
@@ -34,6 +35,9 @@ export type ConfigRecord = {
   updatedBy: string;
   updatedAt: string;
   comment: string;
+  /** What this version changed against the one before, secrets redacted (bounded). */
+  changes?: ConfigChange[];
+  moreChanges?: number;
 };
 
 export type GetConfigRequest = { knownVersion?: number } | undefined;
@@ -83,12 +87,18 @@ async function storeVersion(
   comment: string,
 ): Promise<{ version: number }> {
   const previous = await currentRecord(ctx);
+  const { changes, more } = diffConfigs(
+    { raw: previous.config, redacted: redactSecrets(previous.config) },
+    { raw: config, redacted: redactSecrets(config) },
+  );
   const record: ConfigRecord = {
     version: previous.version + 1,
     config,
     updatedBy: author?.slice(0, 253) || "unknown",
     updatedAt: new Date(await ctx.date.now()).toISOString(),
     comment: comment.slice(0, 1024),
+    changes,
+    moreChanges: more,
   };
   ctx.set("config", record);
   const history = (await ctx.get<ConfigRecord[]>("history")) ?? [];
@@ -99,6 +109,8 @@ async function storeVersion(
     version: record.version,
     author: record.updatedBy,
     comment: record.comment,
+    changes,
+    moreChanges: more,
     configSha256: createHash("sha256").update(JSON.stringify(config)).digest("hex"),
   });
   return { version: record.version };
@@ -200,6 +212,8 @@ export const Cluster = restate.object({
       );
     },
   },
+  // The watcher polls getConfig: with lazy state it reads the current record, not the history.
+  options: { enableLazyState: true },
 });
 
 export type ClusterObject = typeof Cluster;

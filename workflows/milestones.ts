@@ -1,6 +1,7 @@
 import type * as restate from "@restatedev/restate-sdk";
 
 import type { AuditRecord } from "../src/audit/chain.ts";
+import type { ConfigChange } from "../src/audit/config-diff.ts";
 import type { PodEvent } from "../src/model/pod-event.ts";
 import { buildPayload, type NotificationPayload } from "../src/notifications/payload.ts";
 import type { AuditLogObject } from "./audit-log.object.ts";
@@ -23,6 +24,9 @@ export type Milestone =
       version: number;
       author: string;
       comment: string;
+      /** Changed paths with secret values redacted. */
+      changes: ConfigChange[];
+      moreChanges: number;
       /** A hash, never the document: it may hold webhook URLs. */
       configSha256: string;
     };
@@ -97,6 +101,8 @@ export function toAuditRecord(milestone: Milestone): AuditRecord {
           version: milestone.version,
           author: milestone.author,
           comment: milestone.comment,
+          changes: milestone.changes,
+          moreChanges: milestone.moreChanges,
           configSha256: milestone.configSha256,
         },
       };

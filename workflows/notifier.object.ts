@@ -139,6 +139,8 @@ export function createNotifierObject(deps: { kube: KubeAccess; secretsNamespace:
         return answer;
       },
     },
+    // Only Notifications sends here: from outside, a delivery could be forged at will.
+    options: { ingressPrivate: true },
   });
 }
 

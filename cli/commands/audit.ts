@@ -1,20 +1,25 @@
 import { parseArgs } from "node:util";
 
-import { verifyChain } from "../../src/audit/chain.ts";
-import { queryAudit } from "../../src/audit/query.ts";
+import { AUDIT_KINDS, type ChainMark } from "../../src/audit/chain.ts";
+import { queryAudit, verifyAudit } from "../../src/audit/query.ts";
 import { PodmortemError } from "../../src/errors.ts";
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connectionFrom, table } from "../connection.ts";
 import { EXIT, type ExitCode } from "../exit-codes.ts";
 import type { Command } from "../main.ts";
 
-function parseTime(flag: string, value: string | undefined): Date | undefined {
+/** An ISO time, or a duration back from `now` such as 30m, 6h, 7d. */
+export function parseTime(
+  flag: string,
+  value: string | undefined,
+  now = Date.now(),
+): Date | undefined {
   if (value === undefined) return undefined;
   const relative = value.match(/^(\d+)([smhd])$/);
   if (relative) {
     const unitMs = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
       relative[2] as "s" | "m" | "h" | "d"
     ];
-    return new Date(Date.now() - Number(relative[1]) * unitMs);
+    return new Date(now - Number(relative[1]) * unitMs);
   }
   const date = new Date(value);
   if (Number.isNaN(date.getTime()))
@@ -25,20 +30,33 @@ function parseTime(flag: string, value: string | undefined): Date | undefined {
   return date;
 }
 
+/** `--anchor SEQ:HASH`, a head that `audit verify` printed earlier. */
+export function parseAnchor(value: string): ChainMark {
+  const match = value.match(/^(\d+):([0-9a-f]{64})$/);
+  if (!match)
+    throw new PodmortemError(
+      "INPUT_INVALID",
+      `--anchor: "${value}" is not SEQ:SHA256 (as audit verify prints it)`,
+    );
+  return { seq: Number(match[1]), hash: match[2]! };
+}
+
 export const auditCommand: Command = {
   summary: "Query the backend's tamper-evident audit log, or verify its SHA-256 chain end to end.",
   usage: [
     "podmortem audit [--namespace NS] [--pod POD] [--signature SIG] [--kind KIND] [--since T] [--until T] [--limit N] [--json]",
-    "podmortem audit verify [--json]",
-    "  T is an ISO time or a duration back from now (30m, 6h, 7d); kinds: incident.seen, capture.started,",
-    "  capture.finished, config.changed",
+    "podmortem audit verify [--anchor SEQ:SHA256 ...] [--json]",
+    "  T is an ISO time or a duration back from now (30m, 6h, 7d); --limit N keeps the newest N",
+    `  kinds: ${AUDIT_KINDS.join(", ")}`,
     CONNECTION_USAGE,
-    "  verify exits 5 and names the first broken entry when the chain does not hold",
+    "  verify exits 5 and names the first broken entry when the chain does not hold; keep the",
+    "  SEQ:SHA256 it prints and pass it as --anchor later to detect a log rewritten from scratch",
   ].join("\n"),
   async run(args): Promise<ExitCode> {
     const verifying = args[0] === "verify";
-    const { values } = parseArgs({
+    const { values, positionals } = parseArgs({
       args: verifying ? args.slice(1) : args,
+      allowPositionals: true,
       options: {
         ...CONNECTION_OPTIONS,
         namespace: { type: "string" },
@@ -48,15 +66,28 @@ export const auditCommand: Command = {
         since: { type: "string" },
         until: { type: "string" },
         limit: { type: "string" },
+        anchor: { type: "string", multiple: true },
       },
     });
+    if (positionals.length > 0) {
+      process.stderr.write(`podmortem audit: unexpected ${positionals.join(" ")}; try --help\n`);
+      return EXIT.usage;
+    }
     const { admin, cluster } = connectionFrom(values);
     const out = (text: string) => process.stdout.write(text);
     if (verifying) {
-      const verdict = verifyChain(await queryAudit(admin, { cluster }));
+      const verdict = await verifyAudit(admin, cluster, {
+        anchors: (values.anchor ?? []).map(parseAnchor),
+      });
       if (values.json) out(`${JSON.stringify(verdict)}\n`);
       else if (verdict.ok)
-        out(`audit chain of ${cluster} holds: ${verdict.entries} entries, head ${verdict.head}\n`);
+        out(
+          `audit chain of ${cluster} holds: ${verdict.entries} entries` +
+            (verdict.pruned
+              ? ` (${verdict.first}..${verdict.first + verdict.entries - 1}; 1..${verdict.pruned} removed by retention)`
+              : "") +
+            `, head ${verdict.first + verdict.entries - 1}:${verdict.head}\n`,
+        );
       else
         out(
           `audit chain of ${cluster} is BROKEN at entry ${verdict.brokenAt}: ${verdict.problem}\n`,
@@ -66,6 +97,11 @@ export const auditCommand: Command = {
     const limit = values.limit === undefined ? undefined : Number(values.limit);
     if (limit !== undefined && (!Number.isInteger(limit) || limit <= 0))
       throw new PodmortemError("INPUT_INVALID", "--limit must be a positive whole number");
+    if (values.kind !== undefined && !(AUDIT_KINDS as readonly string[]).includes(values.kind))
+      throw new PodmortemError(
+        "INPUT_INVALID",
+        `--kind: "${values.kind}" is not one of ${AUDIT_KINDS.join(", ")}`,
+      );
     const entries = await queryAudit(admin, {
       cluster,
       namespace: values.namespace,
@@ -89,10 +125,16 @@ export const auditCommand: Command = {
           e.kind,
           e.namespace && e.pod ? `${e.namespace}/${e.pod}` : "-",
           e.captureId ?? "-",
-          JSON.stringify(e.detail).slice(0, 80),
+          summarize(e.detail),
         ]),
       ),
     );
     return EXIT.ok;
   },
 };
+
+/** One short line for the table; --json has everything. */
+export function summarize(detail: Record<string, unknown>, width = 80): string {
+  const text = JSON.stringify(detail);
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+}

@@ -23,6 +23,21 @@ export function patchFromAssignments(assignments: string[]): Record<string, unkn
   return patch;
 }
 
+/** The changed paths of a version, short enough for a table cell. */
+export function changedSummary(
+  changes: ReadonlyArray<{ path: string }> | undefined,
+  more = 0,
+  width = 60,
+): string {
+  if (!changes) return "-";
+  const paths = changes.map((c) => c.path);
+  const extra = more > 0 ? ` +${more} more` : "";
+  const text = paths.join(", ") || "(no change)";
+  return text.length + extra.length <= width
+    ? `${text}${extra}`
+    : `${text.slice(0, width - extra.length - 1)}…${extra}`;
+}
+
 /** Ingress clients answer PromiseLikes; this awaits one and turns a refusal into a CLI error. */
 async function call<T>(request: PromiseLike<T>): Promise<T> {
   try {
@@ -52,9 +67,9 @@ export const configCommand: Command = {
   summary:
     "Read and change the runtime config held in Restate (validated, versioned, with history).",
   usage: [
-    "podmortem config get [--json]",
+    "podmortem config get [--version N] [--json]",
     "podmortem config set (--file config.yaml|config.json | --set path=value ...) [--comment TEXT]",
-    "podmortem config history [--json]",
+    "podmortem config history [--json]   (who changed what and when; secrets redacted)",
     "podmortem config rollback --to VERSION",
     CONNECTION_USAGE,
     "  a refused document names every bad field and leaves the current config in force (exit 3)",
@@ -69,6 +84,7 @@ export const configCommand: Command = {
         set: { type: "string", multiple: true },
         comment: { type: "string" },
         to: { type: "string" },
+        version: { type: "string" },
       },
     });
     const { ingress, cluster } = connectionFrom(values);
@@ -77,7 +93,18 @@ export const configCommand: Command = {
     const out = (text: string) => process.stdout.write(text);
     switch (sub) {
       case "get": {
-        const record = await call(object.showConfig());
+        const wanted = values.version === undefined ? undefined : Number(values.version);
+        if (wanted !== undefined && !Number.isInteger(wanted))
+          throw new PodmortemError("INPUT_INVALID", "--version must be a whole number");
+        const record =
+          wanted === undefined
+            ? await call(object.showConfig())
+            : (await call(object.history())).find((h) => h.version === wanted);
+        if (!record)
+          throw new PodmortemError(
+            "INPUT_INVALID",
+            `version ${wanted} is not in the kept history (podmortem config history lists it)`,
+          );
         if (values.json) out(`${JSON.stringify(record, null, 2)}\n`);
         else
           out(
@@ -118,8 +145,14 @@ export const configCommand: Command = {
         else
           out(
             table(
-              ["VERSION", "UPDATED", "BY", "COMMENT"],
-              history.map((h) => [String(h.version), h.updatedAt, h.updatedBy, h.comment]),
+              ["VERSION", "UPDATED", "BY", "COMMENT", "CHANGED"],
+              history.map((h) => [
+                String(h.version),
+                h.updatedAt,
+                h.updatedBy,
+                h.comment,
+                changedSummary(h.changes, h.moreChanges),
+              ]),
             ),
           );
         return EXIT.ok;

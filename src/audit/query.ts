@@ -1,5 +1,17 @@
+import { PodmortemError } from "../errors.ts";
 import { queryRestate, type AdminSettings } from "../restate/admin.ts";
-import type { AuditEntry } from "./chain.ts";
+import {
+  auditEntryKey,
+  createChainVerifier,
+  GENESIS,
+  type AuditEntry,
+  type ChainMark,
+  type ChainVerdict,
+} from "./chain.ts";
+
+export { auditEntryKey };
+export const AUDIT_SERVICE = "AuditLog";
+export const AUDIT_PAGE_SIZE = 500;
 
 export type AuditFilter = {
   cluster: string;
@@ -9,43 +21,130 @@ export type AuditFilter = {
   kind?: string | undefined;
   since?: Date | undefined;
   until?: Date | undefined;
+  /** The newest N matching entries. */
   limit?: number | undefined;
 };
 
 const sqlString = (value: string) => `'${value.replaceAll("'", "''")}'`;
-/** A LIKE pattern matching `"field":"value"` inside the stored JSON, as a cheap pre-filter. */
+const likeEscape = (value: string) =>
+  value.replaceAll("\\", "\\\\").replaceAll("%", "\\%").replaceAll("_", "\\_");
+/** A LIKE pattern matching `"field":"value"` inside the stored JSON: a pre-filter, exact below. */
 const jsonField = (field: string, value: string) =>
-  `value_utf8 LIKE ${sqlString(`%"${field}":${JSON.stringify(value).replaceAll("%", "\\%").replaceAll("_", "\\_")}%`)}`;
+  `value_utf8 LIKE ${sqlString(`%"${field}":${likeEscape(JSON.stringify(value))}%`)}`;
+/** The entry's own time: `seq` and `at` lead the stored JSON (see sealEntry). */
+const AT_SQL = `substr(value_utf8, strpos(value_utf8, '"at":"') + 6, 24)`;
 
-/**
- * Entries from Restate's state table through the admin API's SQL: filtered in SQL where a
- * pattern can, then exactly here, oldest first. Reading a whole chain for `verify` is the
- * same call without filters.
- */
-export async function queryAudit(admin: AdminSettings, filter: AuditFilter): Promise<AuditEntry[]> {
-  const where = [
-    "service_name = 'AuditLog'",
+function whereClauses(filter: AuditFilter): string[] {
+  return [
+    `service_name = ${sqlString(AUDIT_SERVICE)}`,
     `service_key = ${sqlString(filter.cluster)}`,
     "key LIKE 'entry:%'",
     ...(filter.namespace ? [jsonField("namespace", filter.namespace)] : []),
     ...(filter.pod ? [jsonField("pod", filter.pod)] : []),
     ...(filter.signature ? [jsonField("signature", filter.signature)] : []),
     ...(filter.kind ? [jsonField("kind", filter.kind)] : []),
+    ...(filter.since ? [`${AT_SQL} >= ${sqlString(filter.since.toISOString())}`] : []),
+    ...(filter.until ? [`${AT_SQL} <= ${sqlString(filter.until.toISOString())}`] : []),
   ];
+}
+
+function matches(entry: AuditEntry, filter: AuditFilter): boolean {
+  return (
+    (!filter.namespace || entry.namespace === filter.namespace) &&
+    (!filter.pod || entry.pod === filter.pod) &&
+    (!filter.signature || entry.signature === filter.signature) &&
+    (!filter.kind || entry.kind === filter.kind) &&
+    (!filter.since || Date.parse(entry.at) >= filter.since.getTime()) &&
+    (!filter.until || Date.parse(entry.at) <= filter.until.getTime())
+  );
+}
+
+function parseEntry(row: { key: string; value_utf8: string }): AuditEntry {
+  try {
+    return JSON.parse(row.value_utf8) as AuditEntry;
+  } catch (error) {
+    throw new PodmortemError("INPUT_INVALID", `audit ${row.key} is not JSON`, { cause: error });
+  }
+}
+
+/**
+ * Matching entries in pages through Restate's SQL, each page one query with a key cursor, so
+ * neither Restate nor this process holds more than a page; newest first with `newestFirst`.
+ */
+export async function* scanAudit(
+  admin: AdminSettings,
+  filter: AuditFilter,
+  options: { newestFirst?: boolean; pageSize?: number } = {},
+): AsyncGenerator<AuditEntry> {
+  const pageSize = options.pageSize ?? AUDIT_PAGE_SIZE;
+  const order = options.newestFirst ? "DESC" : "ASC";
+  let cursor: string | undefined;
+  for (;;) {
+    const where = whereClauses(filter);
+    if (cursor) where.push(`key ${options.newestFirst ? "<" : ">"} ${sqlString(cursor)}`);
+    const rows = await queryRestate<{ key: string; value_utf8: string }>(
+      admin,
+      `SELECT key, value_utf8 FROM state WHERE ${where.join(" AND ")} ORDER BY key ${order} LIMIT ${pageSize}`,
+    );
+    for (const row of rows) {
+      const entry = parseEntry(row);
+      if (matches(entry, filter)) yield entry;
+    }
+    if (rows.length < pageSize) return;
+    cursor = rows.at(-1)?.key;
+  }
+}
+
+/** Entries oldest first; with a limit, the newest `limit` of them (read newest first, then cut). */
+export async function queryAudit(
+  admin: AdminSettings,
+  filter: AuditFilter,
+  options: { pageSize?: number } = {},
+): Promise<AuditEntry[]> {
+  const entries: AuditEntry[] = [];
+  if (filter.limit) {
+    for await (const entry of scanAudit(admin, filter, { ...options, newestFirst: true })) {
+      entries.push(entry);
+      if (entries.length >= filter.limit) break;
+    }
+    return entries.reverse();
+  }
+  for await (const entry of scanAudit(admin, filter, options)) entries.push(entry);
+  return entries;
+}
+
+/** The log's own markers: its head, and where retention left its start. */
+export async function readAuditMarks(
+  admin: AdminSettings,
+  cluster: string,
+): Promise<{ head: ChainMark | null; base: ChainMark }> {
   const rows = await queryRestate<{ key: string; value_utf8: string }>(
     admin,
-    `SELECT key, value_utf8 FROM state WHERE ${where.join(" AND ")} ORDER BY key`,
+    `SELECT key, value_utf8 FROM state WHERE service_name = ${sqlString(AUDIT_SERVICE)} AND service_key = ${sqlString(cluster)} AND key IN ('head', 'base')`,
   );
-  const entries = rows
-    .map((row) => JSON.parse(row.value_utf8) as AuditEntry)
-    .filter(
-      (entry) =>
-        (!filter.namespace || entry.namespace === filter.namespace) &&
-        (!filter.pod || entry.pod === filter.pod) &&
-        (!filter.signature || entry.signature === filter.signature) &&
-        (!filter.kind || entry.kind === filter.kind) &&
-        (!filter.since || Date.parse(entry.at) >= filter.since.getTime()) &&
-        (!filter.until || Date.parse(entry.at) <= filter.until.getTime()),
-    );
-  return filter.limit ? entries.slice(-filter.limit) : entries;
+  const mark = (key: string) => {
+    const row = rows.find((r) => r.key === key);
+    return row ? (JSON.parse(row.value_utf8) as ChainMark) : null;
+  };
+  return { head: mark("head"), base: mark("base") ?? GENESIS };
+}
+
+/** Recomputes the whole chain, a page at a time; names the first entry that does not hold. */
+export async function verifyAudit(
+  admin: AdminSettings,
+  cluster: string,
+  options: { anchors?: readonly ChainMark[]; pageSize?: number } = {},
+): Promise<ChainVerdict> {
+  const pageSize = options.pageSize ?? AUDIT_PAGE_SIZE;
+  for (let attempt = 1; ; attempt++) {
+    const { head, base } = await readAuditMarks(admin, cluster);
+    const verifier = createChainVerifier({ base, anchors: options.anchors });
+    for await (const entry of scanAudit(admin, { cluster }, { pageSize })) {
+      if (verifier.add(entry)) break;
+    }
+    const verdict = verifier.finish(head);
+    // Retention may have moved the start while this read: read again rather than cry wolf.
+    if (verdict.ok || attempt === 2) return verdict;
+    if ((await readAuditMarks(admin, cluster)).base.seq === base.seq) return verdict;
+  }
 }

@@ -132,8 +132,32 @@ describe("runtime config through the CLI", () => {
     expect(JSON.parse((await cli("config", "get", "--json")).stdout)).toMatchObject({ version: 2 });
 
     const history = await cli("config", "history");
-    expect(history.stdout).toMatch(/^VERSION\s+UPDATED\s+BY\s+COMMENT/);
+    expect(history.stdout).toMatch(/^VERSION\s+UPDATED\s+BY\s+COMMENT\s+CHANGED/);
     expect(history.stdout.trim().split("\n")).toHaveLength(3);
+    expect(history.stdout).toMatch(
+      /^1 .*alice \(cli\)\s+dedup.cooldownS, capture.steps.forensicPod$/m,
+    );
+    const changes = (
+      JSON.parse((await cli("config", "history", "--json")).stdout) as Array<{
+        version: number;
+        changes: Array<{ path: string; from: unknown; to: unknown }>;
+      }>
+    )[1]!.changes;
+    expect(changes).toEqual([
+      { path: "dedup.cooldownS", from: 600, to: 120 },
+      { path: "capture.steps.forensicPod", from: false, to: true },
+      {
+        path: "notifications.sinks[0]",
+        from: null,
+        to: expect.objectContaining({ url: "[redacted]" }),
+      },
+    ]);
+    expect(history.stdout).not.toContain("very-secret-token");
+    const v1 = await cli("config", "get", "--version", "1", "--json");
+    expect(JSON.parse(v1.stdout)).toMatchObject({
+      version: 1,
+      config: { dedup: { cooldownS: 600 } },
+    });
     expect((await cli("config", "rollback", "--to", "1")).stdout).toContain("now version 3");
     expect(JSON.parse((await cli("config", "get", "--json")).stdout)).toMatchObject({
       version: 3,
@@ -166,6 +190,15 @@ describe("the audit log", () => {
     expect(new Set(all.map((e) => e.kind))).toEqual(
       new Set(["config.changed", "incident.seen", "capture.started", "capture.finished"]),
     );
+    const configChanges = all
+      .filter((e) => e.kind === "config.changed")
+      .map((e) => e.detail as { version: number; changes: unknown[] });
+    expect(configChanges.find((d) => d.version === 2)?.changes).toContainEqual({
+      path: "notifications.sinks[0]",
+      from: null,
+      to: expect.objectContaining({ name: "ops", url: "[redacted]" }),
+    });
+    expect(JSON.stringify(all)).not.toContain("very-secret-token");
     const finished = all.find((e) => e.kind === "capture.finished" && e.namespace === "alpha")!;
     expect(finished.detail).toMatchObject({
       custody: { sha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
