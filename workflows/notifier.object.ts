@@ -1,6 +1,8 @@
+import type { V1Secret } from "@kubernetes/client-node";
 import * as restate from "@restatedev/restate-sdk";
 
 import type { KubeAccess } from "../src/k8s/kube-access.ts";
+import { classifyKubeError, describeKubeError, kubeStatusOf } from "../src/k8s/kube-errors.ts";
 import type { NotificationSink, SecretRef } from "../src/model/remote-config.ts";
 import { SIGNATURE_HEADER, signBody, TIMESTAMP_HEADER } from "../src/notifications/hmac.ts";
 import type { NotificationPayload } from "../src/notifications/payload.ts";
@@ -23,13 +25,24 @@ async function readSecretValue(
   ref: SecretRef,
   defaultNamespace: string,
 ): Promise<string> {
-  const secret = await kube.core.readNamespacedSecret({
-    name: ref.name,
-    namespace: ref.namespace ?? defaultNamespace,
-  });
+  const namespace = ref.namespace ?? defaultNamespace;
+  let secret: V1Secret;
+  try {
+    secret = await kube.core.readNamespacedSecret({ name: ref.name, namespace });
+  } catch (error) {
+    // A missing Secret or a refused read will not heal by retrying for ten minutes.
+    if (classifyKubeError(error) === "terminal")
+      throw new restate.TerminalError(
+        `secret ${namespace}/${ref.name}: ${describeKubeError(error)}`,
+        { errorCode: kubeStatusOf(error) ?? 500 },
+      );
+    throw error;
+  }
   const value = secret.data?.[ref.key];
   if (value === undefined)
-    throw new restate.TerminalError(`secret ${ref.name} has no key ${ref.key}`, { errorCode: 404 });
+    throw new restate.TerminalError(`secret ${namespace}/${ref.name} has no key ${ref.key}`, {
+      errorCode: 404,
+    });
   return Buffer.from(value, "base64").toString("utf8");
 }
 

@@ -33,6 +33,9 @@ type Received = {
 };
 const received: Received[] = [];
 let webhookFailuresLeft = 3;
+let slackReleased = false;
+/** Slack requests held open until the test lets them answer: a sink that hangs. */
+const heldSlack: Array<() => void> = [];
 
 const text = z.object({
   type: z.enum(["plain_text", "mrkdwn"]),
@@ -61,6 +64,13 @@ beforeAll(async () => {
     let body = "";
     request.on("data", (chunk: Buffer) => (body += chunk.toString()));
     request.on("end", () => {
+      if (request.url === "/slack" && heldSlack.length === 0 && !slackReleased) {
+        heldSlack.push(() => {
+          received.push({ path: "/slack", status: 200, body, headers: request.headers });
+          response.writeHead(200).end("ok");
+        });
+        return;
+      }
       const failing = request.url === "/webhook" && webhookFailuresLeft-- > 0;
       const status = failing ? 503 : 200;
       received.push({ path: request.url ?? "", status, body, headers: request.headers });
@@ -104,6 +114,12 @@ beforeAll(async () => {
           events: ["detected"],
           rateLimitS: 3600,
         },
+        {
+          name: "gone",
+          type: "webhook",
+          urlSecretRef: { name: "no-such-secret", key: "url" },
+          events: ["captured"],
+        },
       ],
     },
   });
@@ -129,6 +145,18 @@ describe("notifications", () => {
       podUID: "n1",
     });
     await link.sendBatch([first]);
+
+    // Slack hangs on the "detected" message; the capture goes on and finishes regardless.
+    await eventually(async () => expect(heldSlack).toHaveLength(1), 30_000);
+    await eventually(async () => {
+      const rows = await restate.query<{ value_utf8: string }>(
+        `SELECT value_utf8 FROM state WHERE service_name = 'AuditLog' AND service_key = '${CLUSTER}' AND value_utf8 LIKE '%"kind":"capture.finished"%'`,
+      );
+      expect(rows).toHaveLength(1);
+    }, 30_000);
+    expect(received.filter((r) => r.path === "/slack")).toHaveLength(0);
+    slackReleased = true;
+    heldSlack[0]!();
 
     const webhook = await eventually(async () => {
       const accepted = received.filter((r) => r.path === "/webhook" && r.status === 200);
@@ -184,5 +212,16 @@ describe("notifications", () => {
     );
     expect(audit.length).toBeGreaterThanOrEqual(2);
     expect(audit.map((row) => row.value_utf8).join("")).not.toContain(receiverUrl);
+
+    // A sink whose Secret does not exist fails at once, recorded, instead of retrying for minutes.
+    const failed = await eventually(async () => {
+      const rows = await restate.query<{ value_utf8: string }>(
+        `SELECT value_utf8 FROM state WHERE service_name = 'AuditLog' AND value_utf8 LIKE '%notification.failed%'`,
+      );
+      expect(rows).toHaveLength(1);
+      return JSON.parse(rows[0]!.value_utf8) as { detail: { sink: string; result: string } };
+    }, 20_000);
+    expect(failed.detail.sink).toBe("gone");
+    expect(failed.detail.result).toContain("no-such-secret");
   });
 });
