@@ -1,0 +1,30 @@
+import { describe, expect, it } from "vitest";
+
+import { parseAnchor, parseTime, summarize } from "../../../cli/commands/audit.ts";
+
+describe("audit flags", () => {
+  const now = Date.parse("2026-11-22T12:00:00Z");
+
+  it("reads --since/--until as an ISO time or a duration back from now", () => {
+    expect(parseTime("since", undefined, now)).toBeUndefined();
+    expect(parseTime("since", "30m", now)?.toISOString()).toBe("2026-11-22T11:30:00.000Z");
+    expect(parseTime("since", "6h", now)?.toISOString()).toBe("2026-11-22T06:00:00.000Z");
+    expect(parseTime("since", "7d", now)?.toISOString()).toBe("2026-11-15T12:00:00.000Z");
+    expect(parseTime("until", "2026-11-01T00:00:00Z", now)?.toISOString()).toBe(
+      "2026-11-01T00:00:00.000Z",
+    );
+    expect(() => parseTime("since", "yesterday", now)).toThrow('--since: "yesterday"');
+  });
+
+  it("reads --anchor as SEQ:SHA256", () => {
+    const hash = "ab".repeat(32);
+    expect(parseAnchor(`12:${hash}`)).toEqual({ seq: 12, hash });
+    expect(() => parseAnchor(hash)).toThrow("--anchor");
+    expect(() => parseAnchor("12:abc")).toThrow("--anchor");
+  });
+
+  it("cuts a long detail for the table", () => {
+    expect(summarize({ a: 1 })).toBe('{"a":1}');
+    expect(summarize({ text: "x".repeat(200) }, 20)).toHaveLength(20);
+  });
+});
