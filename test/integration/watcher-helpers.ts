@@ -1,4 +1,6 @@
+import { KubeConfig } from "@kubernetes/client-node";
 import * as clients from "@restatedev/restate-sdk-clients";
+import net from "node:net";
 
 import type { RemoteConfigInput } from "../../src/model/remote-config.ts";
 import type { ClusterObject } from "../../workflows/cluster.object.ts";
@@ -40,3 +42,62 @@ export async function setConfig(
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A TCP relay to the API server that can be made to swallow everything: a hung network. */
+export async function startRelay(target: URL) {
+  const pairs = new Set<[net.Socket, net.Socket]>();
+  const hung = new Set<net.Socket>();
+  let blackhole = false;
+  const server = net.createServer((client) => {
+    client.on("error", () => undefined);
+    if (blackhole) {
+      hung.add(client);
+      return;
+    }
+    const upstream = net.connect(Number(target.port), target.hostname);
+    upstream.on("error", () => client.destroy());
+    client.pipe(upstream).pipe(client);
+    pairs.add([client, upstream]);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    swallow() {
+      blackhole = true;
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+      }
+    },
+    /** New connections go through again; the swallowed ones are closed, as a dead network's are. */
+    heal() {
+      blackhole = false;
+      for (const pair of pairs) {
+        pair[0].destroy();
+        pair[1].destroy();
+      }
+      for (const socket of hung) socket.destroy();
+      pairs.clear();
+      hung.clear();
+    },
+    close() {
+      for (const socket of hung) socket.destroy();
+      for (const [client, upstream] of pairs) {
+        client.destroy();
+        upstream.destroy();
+      }
+      server.close();
+    },
+  };
+}
+
+export function throughRelay(base: KubeConfig, port: number): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: base.clusters.map((c) => ({ ...c, server: `https://127.0.0.1:${port}` })),
+    users: base.users,
+    contexts: base.contexts,
+    currentContext: base.getCurrentContext(),
+  });
+  return kc;
+}

@@ -1,11 +1,11 @@
-import { CoordinationV1Api, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import net from "node:net";
+import { CoordinationV1Api, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { createLogger } from "../../src/logging.ts";
 import { createLeaderElector, type LeaderElector } from "../../watcher/leader.ts";
 import { eventually } from "../harness/eventually.ts";
 import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
+import { startRelay, throughRelay } from "./watcher-helpers.ts";
 
 const NAMESPACE = "podmortem";
 const SETTINGS = { leaseDurationS: 4, renewDeadlineS: 3, retryPeriodS: 0.5 };
@@ -33,49 +33,6 @@ function candidate(kc: KubeConfig, identity: string, lease: string): Candidate {
     log,
   );
   return { elector, terms };
-}
-
-/** A TCP relay to the API server that can be made to swallow everything: a hung network. */
-async function startRelay(target: URL) {
-  const pairs = new Set<[net.Socket, net.Socket]>();
-  let blackhole = false;
-  const server = net.createServer((client) => {
-    client.on("error", () => undefined);
-    if (blackhole) return;
-    const upstream = net.connect(Number(target.port), target.hostname);
-    upstream.on("error", () => client.destroy());
-    client.pipe(upstream).pipe(client);
-    pairs.add([client, upstream]);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    swallow() {
-      blackhole = true;
-      for (const [client, upstream] of pairs) {
-        client.unpipe(upstream);
-        upstream.unpipe(client);
-      }
-    },
-    close() {
-      for (const [client, upstream] of pairs) {
-        client.destroy();
-        upstream.destroy();
-      }
-      server.close();
-    },
-  };
-}
-
-function throughRelay(base: KubeConfig, port: number): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: base.clusters.map((c) => ({ ...c, server: `https://127.0.0.1:${port}` })),
-    users: base.users,
-    contexts: base.contexts,
-    currentContext: base.getCurrentContext(),
-  });
-  return kc;
 }
 
 async function holder(lease: string): Promise<string | undefined> {

@@ -1,7 +1,6 @@
-import { RequestContext, Watch, type KubeConfig } from "@kubernetes/client-node";
+import { RequestContext, type KubeConfig } from "@kubernetes/client-node";
 import { fetch } from "undici";
 
-import { toError } from "../../src/errors.ts";
 import type { Logger } from "../../src/logging.ts";
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED";
@@ -23,20 +22,20 @@ export type SupervisedWatchOptions = {
   pageSize?: number;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
-  /** The server ends a watch after this many seconds; a fresh one resumes from the last version. */
+  /**
+   * The server ends a watch after about this many seconds (jittered up to +20 % so many
+   * watches do not reconnect together); a fresh one resumes from the last version.
+   */
   watchTimeoutS?: number;
+  /** No byte for this long after the server's own timeout should have ended it: a stall. */
+  stallGraceMs?: number;
+  /** The API server answers a list page or a watch's headers within this, or it is down. */
+  requestTimeoutMs?: number;
 };
 
 class GoneError extends Error {
   constructor() {
     super("410 Gone: the resourceVersion was compacted");
-  }
-}
-
-/** The watch request got no answer in time: the API server is unreachable, not merely quiet. */
-class ConnectTimeoutError extends Error {
-  constructor(path: string) {
-    super(`watching ${path}: no response from the API server`);
   }
 }
 
@@ -48,7 +47,8 @@ class HttpError extends Error {
   }
 }
 
-const isTimeout = (error: unknown) => error instanceof Error && error.name === "TimeoutError";
+/** Connected, then silent past the server's own timeout: a half-open connection. */
+class StallError extends Error {}
 
 function metadataOf(raw: unknown): { uid?: string; resourceVersion?: string } {
   const metadata = (raw as { metadata?: { uid?: unknown; resourceVersion?: unknown } } | null)
@@ -62,21 +62,25 @@ function metadataOf(raw: unknown): { uid?: string; resourceVersion?: string } {
 }
 
 /**
- * List, then watch from the list's resourceVersion, forever: resumes from the last version seen
- * after a normal close, relists on 410 Gone, backs off with jitter after errors, and never lets
- * a handler's exception escape. client-node's informer stops for good on most errors instead.
+ * List (paged), then watch from the list's resourceVersion, forever: resumes from the last
+ * version seen after the server closes a watch, relists on 410 Gone, backs off with jitter after
+ * errors, restarts a watch that went silent (the watchdog), and never lets a handler's
+ * exception escape. client-node's informer stops for good on most errors instead, and keeps
+ * every object whole; here each object goes to the handlers and nothing of it is kept.
  */
 export function createSupervisedWatch(options: SupervisedWatchOptions) {
   const pageSize = options.pageSize ?? 500;
   const initialBackoffMs = options.initialBackoffMs ?? 500;
   const maxBackoffMs = options.maxBackoffMs ?? 30_000;
   const watchTimeoutS = options.watchTimeoutS ?? 290;
+  const stallGraceMs = options.stallGraceMs ?? 30_000;
+  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const log = options.log;
-  const watch = new Watch(options.kc);
   let stopped = false;
   let healthy = false;
   let resourceVersion: string | undefined;
   let abort: AbortController | undefined;
+  const stopping = new AbortController();
   let wake: (() => void) | undefined;
   let firstList: PromiseWithResolvers<void> | undefined = Promise.withResolvers<void>();
   let loop: Promise<void> | undefined;
@@ -89,24 +93,39 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
     }
   };
 
+  async function request(url: URL, signal: AbortSignal) {
+    const context = new RequestContext(url.toString(), "GET");
+    await options.kc.applySecurityAuthentication(context);
+    return fetch(url, {
+      headers: context.getHeaders(),
+      dispatcher: context.getDispatcher(),
+      signal,
+    });
+  }
+
+  function collectionUrl(): URL {
+    const server = options.kc.getCurrentCluster()?.server;
+    if (!server) throw new Error("the kubeconfig has no current cluster");
+    const url = new URL(`${server}${options.path}`);
+    if (options.labelSelector) url.searchParams.set("labelSelector", options.labelSelector);
+    return url;
+  }
+
   async function list(): Promise<string> {
     const uids = new Set<string>();
     let continueToken: string | undefined;
     let listVersion = "";
     do {
-      const url = new URL(`${options.kc.getCurrentCluster()!.server}${options.path}`);
+      const url = collectionUrl();
       url.searchParams.set("limit", String(pageSize));
       if (continueToken) url.searchParams.set("continue", continueToken);
-      if (options.labelSelector) url.searchParams.set("labelSelector", options.labelSelector);
-      const context = new RequestContext(url.toString(), "GET");
-      await options.kc.applySecurityAuthentication(context);
-      const response = await fetch(url, {
-        headers: context.getHeaders(),
-        dispatcher: context.getDispatcher(),
-        signal: AbortSignal.timeout(60_000),
-      });
+      const response = await request(
+        url,
+        AbortSignal.any([stopping.signal, AbortSignal.timeout(requestTimeoutMs * 2)]),
+      );
       if (response.status === 410) {
         // The continue token expired mid-list: start the list again.
+        await response.body?.cancel();
         continueToken = undefined;
         uids.clear();
         continue;
@@ -138,48 +157,91 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
     return listVersion;
   }
 
-  function watchFrom(version: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      let gone = false;
-      let connected = false;
-      let ended = false;
-      watch
-        .watch(
-          options.path,
-          {
-            resourceVersion: version,
-            allowWatchBookmarks: true,
-            timeoutSeconds: watchTimeoutS,
-            ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
-          },
-          (type: string, raw: unknown) => {
-            if (type === "ERROR") {
-              const code = (raw as { code?: number } | null)?.code;
-              if (code === 410) gone = true;
-              return;
-            }
-            const { resourceVersion: next } = metadataOf(raw);
-            if (next) resourceVersion = next;
-            if (type === "BOOKMARK") return;
-            healthy = true;
-            deliver(type as WatchEventType, raw, false);
-          },
-          (err: unknown) => {
-            ended = true;
-            abort = undefined;
-            if (gone) reject(new GoneError());
-            else if (isTimeout(err) && !connected) reject(new ConnectTimeoutError(options.path));
-            else if (err) reject(toError(err));
-            else resolve();
-          },
-        )
-        .then((controller) => {
-          // Resolves once the response headers are in (or after a failure already reported).
-          connected = !ended;
-          abort = controller;
-          if (stopped) controller.abort();
-        }, reject);
-    });
+  function handleLine(line: string): void {
+    let event: { type?: unknown; object?: unknown };
+    try {
+      event = JSON.parse(line) as typeof event;
+    } catch (err) {
+      log.warn({ err, path: options.path }, "unreadable watch event skipped");
+      return;
+    }
+    if (event.type === "ERROR") {
+      const code = (event.object as { code?: number } | null)?.code;
+      // 410 Gone: the resourceVersion was compacted; relist.
+      if (code === 410) throw new GoneError();
+      throw new HttpError(code ?? 500, `watch error: ${JSON.stringify(event.object)}`);
+    }
+    const { resourceVersion: next } = metadataOf(event.object);
+    if (next) resourceVersion = next;
+    if (event.type === "BOOKMARK") return;
+    if (event.type === "ADDED" || event.type === "MODIFIED" || event.type === "DELETED") {
+      healthy = true;
+      deliver(event.type, event.object, false);
+    }
+  }
+
+  async function watchFrom(version: string): Promise<void> {
+    const timeoutS = Math.round(watchTimeoutS * (1 + Math.random() * 0.2));
+    const url = collectionUrl();
+    url.searchParams.set("watch", "true");
+    url.searchParams.set("resourceVersion", version);
+    url.searchParams.set("allowWatchBookmarks", "true");
+    url.searchParams.set("timeoutSeconds", String(timeoutS));
+    const controller = new AbortController();
+    abort = controller;
+    if (stopped) return;
+    let connected = false;
+    let timedOut = false;
+    let watchdog: NodeJS.Timeout | undefined;
+    const arm = (ms: number) => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+      }, ms);
+    };
+    arm(requestTimeoutMs);
+    try {
+      const response = await request(url, controller.signal);
+      if (!response.ok) {
+        const text = (await response.text()).slice(0, 300);
+        if (response.status === 410) throw new GoneError();
+        throw new HttpError(
+          response.status,
+          `watching ${options.path}: ${response.status} ${text}`,
+        );
+      }
+      connected = true;
+      healthy = true;
+      // The server closes the watch after timeoutS; silence well past that is a dead connection.
+      const silenceMs = timeoutS * 1000 + stallGraceMs;
+      arm(silenceMs);
+      const decoder = new TextDecoder();
+      let buffered = "";
+      for await (const chunk of response.body ?? []) {
+        arm(silenceMs);
+        buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+        let start = 0;
+        for (let newline = buffered.indexOf("\n"); newline >= 0;) {
+          const line = buffered.slice(start, newline);
+          start = newline + 1;
+          if (line.trim() !== "") handleLine(line);
+          newline = buffered.indexOf("\n", start);
+        }
+        buffered = buffered.slice(start);
+      }
+    } catch (error) {
+      if (stopped) return;
+      if (timedOut) {
+        throw connected
+          ? new StallError(`watching ${options.path}: silent past the server's timeout`)
+          : new Error(`watching ${options.path}: no answer within ${requestTimeoutMs} ms`);
+      }
+      throw error;
+    } finally {
+      clearTimeout(watchdog);
+      abort = undefined;
+    }
   }
 
   async function sleep(ms: number): Promise<void> {
@@ -207,13 +269,16 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
         failures = 0;
       } catch (error) {
         if (stopped) break;
-        // The watchdog: client-node ends a watch that was silent for 30 s (a stalled connection
-        // looks the same as a quiet one); resuming from the last version is cheap.
-        if (isTimeout(error)) continue;
         options.onReconnect();
         if (error instanceof GoneError) {
           log.info({ path: options.path }, "watch expired (410 Gone); relisting");
           resourceVersion = undefined;
+          continue;
+        }
+        if (error instanceof StallError) {
+          // The watchdog: the connection died without a word. Resume at once; if the API
+          // server is really gone, the next attempt fails and backs off.
+          log.warn({ path: options.path }, "watch went silent; reconnecting");
           continue;
         }
         healthy = false;
@@ -240,6 +305,7 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
     },
     async stop(): Promise<void> {
       stopped = true;
+      stopping.abort();
       abort?.abort();
       wake?.();
       firstList?.resolve();
