@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 
-import { loadWorkflowsConfig } from "../../src/config/workflows-config.ts";
+import { loadRetrieverConfig } from "../../src/retriever/retriever-config.ts";
 import { createRetrieverStore } from "../../src/retriever/retriever-store.ts";
 import { retrieveArchive, writeTerminationMessage } from "../../src/retriever/retrieve.ts";
 import { EXIT } from "../exit-codes.ts";
@@ -32,15 +32,14 @@ export const retrieveCommand: Command = {
       process.stderr.write("podmortem retrieve: --max-bytes must be a positive whole number\n");
       return EXIT.usage;
     }
-    const terminationLog = process.env.PODMORTEM_TERMINATION_LOG ?? "/dev/termination-log";
-    const config = loadWorkflowsConfig(process.env);
+    const config = loadRetrieverConfig(process.env);
     const result = await retrieveArchive(createRetrieverStore(config.evidence), {
       file: values.file,
       key: values.key,
       maxBytes,
       deleteAfter: values.delete,
     });
-    await writeTerminationMessage(terminationLog, result);
+    await writeTerminationMessage(config.terminationLog, result);
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return result.outcome === "stored" ? EXIT.ok : EXIT.invalidInput;
   },

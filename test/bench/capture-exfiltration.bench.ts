@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 
-import { RETRIEVER_RUNTIME_ENV } from "../../workflows/steps/retriever-pod.ts";
+import { buildRetrieverPod } from "../../workflows/steps/retriever-pod.ts";
 import { startS3 } from "../harness/s3-server.ts";
 import { patternEntry, tarStream } from "../harness/tar.ts";
 
@@ -43,30 +43,38 @@ await new Upload({
 const rawSeconds = (performance.now() - rawStarted) / 1000;
 
 const terminationLog = path.join(dir, "termination-log");
+const retrieverContainer = buildRetrieverPod({
+  captureId: "pm-bench",
+  node: "node-a",
+  archivePath: archive,
+  key: "exfil/checkpoint.tar",
+  maxBytes: size + 1,
+  deleteFromNode: false,
+  retriever: { image: "podmortem:dev", namespace: "podmortem", s3Secret: undefined },
+  evidence: {
+    kind: "s3",
+    bucket: s3.bucket,
+    prefix: undefined,
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    kmsKeyId: undefined,
+  },
+}).spec!.containers[0]!;
+const podEnv = Object.fromEntries(
+  (retrieverContainer.env ?? []).map((variable) => [variable.name, variable.value ?? ""]),
+);
+const memoryLimit = retrieverContainer.resources?.limits?.memory;
 const retrieverStarted = performance.now();
 const child = spawn(
   path.join(REPO, "node_modules", ".bin", "node"),
-  [
-    path.join(REPO, "bin", "podmortem.js"),
-    "retrieve",
-    "--file",
-    archive,
-    "--key",
-    "exfil/checkpoint.tar",
-    "--max-bytes",
-    String(size + 1),
-  ],
+  // The pod's own command: ["podmortem", "retrieve", ...].
+  [path.join(REPO, "bin", "podmortem.js"), ...(retrieverContainer.command ?? []).slice(1)],
   {
     env: {
       PATH: process.env.PATH,
-      // As the retriever pod's spec sets it.
-      ...Object.fromEntries(
-        RETRIEVER_RUNTIME_ENV.map((variable) => [variable.name, variable.value]),
-      ),
-      PODMORTEM_S3_BUCKET: s3.bucket,
-      PODMORTEM_S3_ENDPOINT: s3.endpoint,
-      PODMORTEM_S3_REGION: s3.region,
-      PODMORTEM_S3_FORCE_PATH_STYLE: "true",
+      // Exactly the environment the retriever pod's spec gives it (heap caps, arenas, store).
+      ...podEnv,
       AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
       PODMORTEM_TERMINATION_LOG: terminationLog,
@@ -108,6 +116,7 @@ process.stdout.write(
       ofRawSpeed: Number((rawSeconds / retrieverSeconds).toFixed(2)),
       peakRssMiB: Number((peakRssKiB / 1024).toFixed(1)),
       target: "peak RSS <= 128 MiB",
+      podMemoryLimit: memoryLimit,
       reportedSize: result.size,
       sha256: result.sha256,
     },
