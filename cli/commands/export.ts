@@ -7,21 +7,27 @@ import type { CaptureWorkflow } from "../../workflows/capture.workflow.ts";
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connectionFrom } from "../connection.ts";
 import type { ExitCode } from "../exit-codes.ts";
 import type { Command } from "../main.ts";
+import { progressFor } from "../progress.ts";
 import { printReport } from "./forensic.ts";
 
 export const exportCommand: Command = {
   summary:
     "Download a capture's evidence by capture id and verify every hash against its chain of custody.",
   usage: [
-    "podmortem export CAPTURE_ID [--out DIR] [--json]",
+    "podmortem export CAPTURE_ID [--out DIR] [--progress] [--json]",
     CONNECTION_USAGE,
-    "  the custody hash is checked against the one the capture recorded in Restate; exit 5 on any mismatch",
+    "  the custody hash is checked against the one the capture recorded in Restate; exit 5 on any mismatch;",
+    "  progress goes to stderr on a terminal (--progress: also when stderr is a log)",
   ].join("\n"),
   async run(args): Promise<ExitCode> {
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,
-      options: { ...CONNECTION_OPTIONS, out: { type: "string" } },
+      options: {
+        ...CONNECTION_OPTIONS,
+        out: { type: "string" },
+        progress: { type: "boolean", default: false },
+      },
     });
     const captureId = positionals[0];
     if (!captureId)
@@ -35,6 +41,7 @@ export const exportCommand: Command = {
       .status();
     if (!status?.evidence)
       throw new PodmortemError("INPUT_INVALID", `capture ${captureId} has no sealed evidence`);
+    const progress = progressFor(values);
     const report = await exportEvidence({
       custodyUri: status.evidence.custodyUri,
       out: values.out ?? `./${captureId}`,
@@ -49,7 +56,9 @@ export const exportCommand: Command = {
           forcePathStyle: process.env.PODMORTEM_S3_FORCE_PATH_STYLE === "true",
         }),
       ),
+      ...(progress ? { onProgress: progress.onBytes } : {}),
     });
+    progress?.done();
     return printReport(report, values.json);
   },
 };

@@ -7,6 +7,7 @@ import { PodmortemError } from "../../src/errors.ts";
 import { FORENSIC_ANNOTATIONS, FORENSIC_LABELS } from "../../src/k8s/forensic-pod.ts";
 import { loadKubeConfig } from "../../src/k8s/client.ts";
 import { table } from "../connection.ts";
+import { progressFor } from "../progress.ts";
 import { EXIT, type ExitCode } from "../exit-codes.ts";
 import type { Command } from "../main.ts";
 
@@ -16,18 +17,6 @@ function s3FromEnvironment() {
     region: process.env.PODMORTEM_S3_REGION,
     forcePathStyle: process.env.PODMORTEM_S3_FORCE_PATH_STYLE === "true",
   });
-}
-
-/** Progress on stderr, one line rewritten in place, only for a terminal. */
-function progressPrinter(enabled: boolean) {
-  let total = 0;
-  let last = 0;
-  return (name: string, bytes: number) => {
-    total += bytes;
-    if (!enabled || Date.now() - last < 200) return;
-    last = Date.now();
-    process.stderr.write(`\r  ${name}: ${(total / 1024 / 1024).toFixed(1)} MiB downloaded   `);
-  };
 }
 
 export function printReport(report: ExportReport, json: boolean): ExitCode {
@@ -58,7 +47,7 @@ export const forensicCommand: Command = {
     "kubectl plugin: list forensic pods, and export a capture's evidence with every hash verified.",
   usage: [
     "kubectl forensic list [-A | -n NAMESPACE] [--json]",
-    "kubectl forensic export POD [-n NAMESPACE] [--out DIR] [--json]",
+    "kubectl forensic export POD [-n NAMESPACE] [--out DIR] [--progress] [--json]",
     "  the cluster comes from KUBECONFIG (or --kubeconfig); s3:// evidence is read with the AWS default",
     "  credential chain (PODMORTEM_S3_ENDPOINT/_REGION/_FORCE_PATH_STYLE for S3-compatible stores);",
     "  export exits 5 when any file does not match custody.json or the pod's annotations",
@@ -74,6 +63,7 @@ export const forensicCommand: Command = {
         out: { type: "string" },
         kubeconfig: { type: "string" },
         json: { type: "boolean", default: false },
+        progress: { type: "boolean", default: false },
       },
     });
     const kc = loadKubeConfig({ kubeconfigPath: values.kubeconfig ?? process.env.KUBECONFIG });
@@ -122,6 +112,7 @@ export const forensicCommand: Command = {
           "INPUT_INVALID",
           `pod ${namespace}/${name} has no ${FORENSIC_ANNOTATIONS.evidence} annotation: not a forensic pod`,
         );
+      const progress = progressFor(values);
       const report = await exportEvidence({
         custodyUri,
         out: values.out ?? `./${name}`,
@@ -130,9 +121,9 @@ export const forensicCommand: Command = {
           logSha256: a[FORENSIC_ANNOTATIONS.logSha256],
         },
         open: createUriReader(s3FromEnvironment),
-        onProgress: progressPrinter(process.stderr.isTTY === true && !values.json),
+        ...(progress ? { onProgress: progress.onBytes } : {}),
       });
-      if (process.stderr.isTTY) process.stderr.write("\n");
+      progress?.done();
       return printReport(report, values.json);
     }
     process.stderr.write(`kubectl forensic: unknown subcommand ${sub ?? "(none)"}; try --help\n`);

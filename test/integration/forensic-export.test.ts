@@ -118,8 +118,18 @@ describe(`kubectl forensic${KUBECTL ? " (through kubectl)" : " (kubectl not inst
 
   it("exports a capture with every hash verified, and fails loudly on a tampered crash.log", async () => {
     const out = await mkdtemp(path.join(os.tmpdir(), "podmortem-export-"));
-    const good = await kubectlForensic("export", "forensic-pm-export", "-n", "shop", "--out", out);
+    const good = await kubectlForensic(
+      "export",
+      "forensic-pm-export",
+      "-n",
+      "shop",
+      "--out",
+      out,
+      "--progress",
+    );
     expect(good.code).toBe(0);
+    expect(good.stderr).toContain("downloading crash.log");
+    expect(good.stderr).toMatch(/downloaded 0\.0 MiB in \d+\.\d s/);
     expect(good.stdout).toContain("all hashes verified");
     expect(await readFile(path.join(out, "crash.log"), "utf8")).toContain("panic: nil map");
 
