@@ -213,10 +213,16 @@ export function createPodPipeline(deps: {
           if (uids.has(uid)) continue;
           scope.delete(uid);
           lastInstances.delete(uid);
+          metadata.forget(uid);
         }
       }
     },
+    /** A namespace no longer watched: what was kept for its pods goes (its occurrences stay seen). */
     forgetNamespace(namespace: string): void {
+      for (const uid of fingerprints.get(namespace)?.keys() ?? []) {
+        lastInstances.delete(uid);
+        metadata.forget(uid);
+      }
       fingerprints.delete(namespace);
     },
     tick(): void {

@@ -18,6 +18,7 @@ import { incidentsFor, setConfig } from "./watcher-helpers.ts";
 
 const CLUSTER = "ha";
 const MAX_RESTARTS = 3;
+const LEASE_DURATION_S = 4;
 const REPO = path.resolve(import.meta.dirname, "..", "..");
 let cluster: KubeCluster;
 let kubelet: FakeKubelet;
@@ -40,7 +41,7 @@ async function startWatcherProcess(identity: string) {
         PODMORTEM_IDENTITY: identity,
         PODMORTEM_LEADER_ELECTION: "true",
         PODMORTEM_LEASE_NAMESPACE: "podmortem",
-        PODMORTEM_LEASE_DURATION_S: "4",
+        PODMORTEM_LEASE_DURATION_S: String(LEASE_DURATION_S),
         PODMORTEM_RENEW_DEADLINE_S: "3",
         PODMORTEM_RETRY_PERIOD_S: "0.5",
         PODMORTEM_CONFIG_POLL_INTERVAL_MS: "500",
@@ -156,5 +157,29 @@ describe("two watcher replicas", () => {
       await fetch(`http://127.0.0.1:${watchers.get(second)!.port}/metrics`)
     ).text();
     expect(metrics).toMatch(/forensics_watcher_events_total\{type="sent",reason="Error"\} [1-9]/);
-  });
+
+    // A rolling update: the leader gets SIGTERM, flushes, releases the lease; a third replica
+    // takes over well before the lease would have expired, and counts new crashes exactly.
+    await startWatcherProcess("watcher-3");
+    await eventually(
+      async () =>
+        expect(
+          (await fetch(`http://127.0.0.1:${watchers.get("watcher-3")!.port}/readyz`)).status,
+        ).toBe(200),
+      20_000,
+    );
+    const terminatedAt = Date.now();
+    await watchers.get(second)!.process.stop("SIGTERM", 15_000);
+    await eventually(async () => expect(await holder()).toBe("watcher-3"), 10_000, 100);
+    expect(Date.now() - terminatedAt).toBeLessThan(LEASE_DURATION_S * 1000);
+    await crashloop("ha", "after-rollout");
+    await eventually(async () => {
+      const [incident] = await incidentsFor(restate, CLUSTER, "ha", "after-rollout");
+      expect(incident?.occurrences).toBe(MAX_RESTARTS);
+    }, 30_000);
+    for (const pod of ["before", "after"]) {
+      const [incident] = await incidentsFor(restate, CLUSTER, "ha", pod);
+      expect(incident?.occurrences).toBe(MAX_RESTARTS);
+    }
+  }, 120_000);
 });
