@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 
-import { AUDIT_KINDS, type ChainMark } from "../../src/audit/chain.ts";
+import { AUDIT_KINDS, type AuditEntry, type ChainMark } from "../../src/audit/chain.ts";
 import { queryAudit, verifyAudit } from "../../src/audit/query.ts";
 import { PodmortemError } from "../../src/errors.ts";
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connectionFrom, table } from "../connection.ts";
@@ -125,7 +125,7 @@ export const auditCommand: Command = {
           e.kind,
           e.namespace && e.pod ? `${e.namespace}/${e.pod}` : "-",
           e.captureId ?? "-",
-          summarize(e.detail),
+          summarize(e),
         ]),
       ),
     );
@@ -133,8 +133,38 @@ export const auditCommand: Command = {
   },
 };
 
-/** One short line for the table; --json has everything. */
-export function summarize(detail: Record<string, unknown>, width = 80): string {
-  const text = JSON.stringify(detail);
+/** One short line for the table, by kind; --json has everything. */
+export function summarize(entry: Pick<AuditEntry, "kind" | "detail">, width = 80): string {
+  const d = entry.detail as Record<string, unknown> & {
+    artifacts?: unknown[];
+    failedSteps?: string[];
+    custody?: { sha256?: string } | null;
+    changes?: Array<{ path: string }>;
+    exitCode?: number | null;
+  };
+  const text = (() => {
+    switch (entry.kind) {
+      case "incident.seen":
+        return `${String(d.container)}: ${String(d.reason)}${d.exitCode === null || d.exitCode === undefined ? "" : ` (exit ${String(d.exitCode)})`}, occurrence ${String(d.occurrences)}`;
+      case "capture.started":
+        return "-";
+      case "capture.finished":
+        return [
+          String(d.outcome),
+          `${d.artifacts?.length ?? 0} artifacts`,
+          d.custody?.sha256 ? `custody ${d.custody.sha256.slice(0, 12)}…` : "no custody",
+          d.failedSteps?.length ? `failed: ${d.failedSteps.join(", ")}` : "",
+        ]
+          .filter(Boolean)
+          .join(", ");
+      case "config.changed":
+        return `version ${String(d.version)} by ${String(d.author)}: ${(d.changes ?? []).map((c) => c.path).join(", ") || "no change"}`;
+      case "notification.delivered":
+      case "notification.failed":
+        return `${String(d.sink)} ${String(d.event)}: ${String(d.result)}`;
+      default:
+        return JSON.stringify(d);
+    }
+  })();
   return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
 }

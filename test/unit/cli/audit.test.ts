@@ -23,8 +23,38 @@ describe("audit flags", () => {
     expect(() => parseAnchor("12:abc")).toThrow("--anchor");
   });
 
-  it("cuts a long detail for the table", () => {
-    expect(summarize({ a: 1 })).toBe('{"a":1}');
-    expect(summarize({ text: "x".repeat(200) }, 20)).toHaveLength(20);
+  it("summarises each kind in one line for the table", () => {
+    expect(
+      summarize({
+        kind: "incident.seen",
+        detail: { container: "app", reason: "OOMKilled", exitCode: 137, occurrences: 3 },
+      }),
+    ).toBe("app: OOMKilled (exit 137), occurrence 3");
+    expect(
+      summarize({
+        kind: "capture.finished",
+        detail: {
+          outcome: "partial",
+          artifacts: [{}, {}],
+          custody: { sha256: "ab".repeat(32) },
+          failedSteps: ["snapshots"],
+        },
+      }),
+    ).toBe("partial, 2 artifacts, custody abababababab…, failed: snapshots");
+    expect(
+      summarize({
+        kind: "config.changed",
+        detail: { version: 4, author: "alice", changes: [{ path: "dedup.cooldownS" }] },
+      }),
+    ).toBe("version 4 by alice: dedup.cooldownS");
+    expect(
+      summarize({
+        kind: "notification.failed",
+        detail: { sink: "ops", event: "captured", result: "sink ops answered 404" },
+      }),
+    ).toBe("ops captured: sink ops answered 404");
+    expect(
+      summarize({ kind: "notification.delivered", detail: { result: "x".repeat(200) } }, 20),
+    ).toHaveLength(20);
   });
 });
