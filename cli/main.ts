@@ -19,8 +19,32 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   export: async () => (await import("./commands/export.ts")).exportCommand,
 };
 
+/** One line each for `podmortem --help`, without loading every command's module. */
+const SUMMARIES: Record<string, string> = {
+  dev: "the whole stack on this machine (--demo: with a local cluster and crashing pods)",
+  watcher: "the in-cluster watcher (configured by PODMORTEM_* variables)",
+  workflows: "the Restate workflows endpoint (configured by PODMORTEM_* variables)",
+  register: "register the workflows endpoint with Restate",
+  retrieve: "stream a checkpoint archive into the evidence store (runs in a pod on the node)",
+  config: "get | set | history | rollback the runtime config (validated, versioned)",
+  audit: "query the audit log; audit verify checks its SHA-256 chain",
+  forensic: "list forensic pods, export their evidence verified (also: kubectl forensic)",
+  export: "download a capture's evidence by capture id, every hash verified",
+};
+
+/** The first usage line after `usage: `, the other forms aligned under it, options as written. */
+export function formatUsage(usage: string): string {
+  return usage
+    .split("\n")
+    .map((line, i) => (i === 0 || line.startsWith(" ") ? line : `       ${line}`))
+    .join("\n");
+}
+
 function help(): string {
-  const lines = Object.keys(COMMANDS).map((name) => `  ${name}`);
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  const lines = Object.keys(COMMANDS).map((name) =>
+    `  ${name.padEnd(width)}  ${SUMMARIES[name] ?? ""}`.trimEnd(),
+  );
   return [
     "podmortem: durable crash forensics for Kubernetes",
     "",
@@ -28,6 +52,9 @@ function help(): string {
     "",
     "commands:",
     ...lines,
+    "",
+    "exit codes: 0 ok, 1 failure, 2 usage, 3 invalid input (nothing changed),",
+    "            4 Restate or a prerequisite unavailable, 5 verification failed",
     "",
   ].join("\n");
 }
@@ -45,7 +72,7 @@ export async function runCli(argv: string[]): Promise<ExitCode> {
   }
   const command = await load();
   if (rest.includes("--help") || rest.includes("-h")) {
-    process.stdout.write(`${command.summary}\n\nusage: ${command.usage}\n`);
+    process.stdout.write(`${command.summary}\n\nusage: ${formatUsage(command.usage)}\n`);
     return EXIT.ok;
   }
   try {

@@ -7,7 +7,11 @@ const KEEP_RUNNING = new Promise<never>(() => undefined);
 
 export const watcherCommand: Command = {
   summary: "Run the in-cluster watcher (configured by PODMORTEM_* environment variables).",
-  usage: "podmortem watcher",
+  usage: [
+    "podmortem watcher",
+    "  configured by environment (the chart's ConfigMap): PODMORTEM_CLUSTER_NAME, PODMORTEM_RESTATE_URL,",
+    "  PODMORTEM_HTTP_PORT, PODMORTEM_LEADER_ELECTION, …; every variable and its default: docs/deploy.md",
+  ].join("\n"),
   async run() {
     await watcherMain(process.env);
     await KEEP_RUNNING;
@@ -18,7 +22,11 @@ export const watcherCommand: Command = {
 export const workflowsCommand: Command = {
   summary:
     "Serve the Restate workflows endpoint (configured by PODMORTEM_* environment variables).",
-  usage: "podmortem workflows",
+  usage: [
+    "podmortem workflows",
+    "  configured by environment (the chart's ConfigMap): PODMORTEM_ENDPOINT_PORT, PODMORTEM_S3_BUCKET or",
+    "  PODMORTEM_EVIDENCE_DIR, PODMORTEM_RESTATE_IDENTITY_KEYS, …; every variable and its default: docs/deploy.md",
+  ].join("\n"),
   async run() {
     await workflowsMain(process.env);
     await KEEP_RUNNING;
