@@ -5,6 +5,7 @@ import {
   CustomObjectsApi,
   NetworkingV1Api,
   type KubeConfig,
+  type RequestContext,
 } from "@kubernetes/client-node";
 import type { Readable } from "node:stream";
 
@@ -21,7 +22,27 @@ export type KubeAccess = {
   openLog(request: LogRequest): Promise<Readable>;
 };
 
-export function createKubeAccess(kc: KubeConfig): KubeAccess {
+/**
+ * client-node 2.x builds a new undici Agent for every call, so every call pays a TLS handshake
+ * (a large share of a capture's CPU on a small node). After the first call this config hands out
+ * one shared Agent: connections are kept alive and reused. Credentials are still applied per call
+ * (bearer tokens are headers, read fresh); only the TLS settings of the first call are kept.
+ */
+function shareDispatcher(kc: KubeConfig): KubeConfig {
+  const apply = kc.applySecurityAuthentication.bind(kc);
+  let shared: ReturnType<RequestContext["getDispatcher"]>;
+  kc.applySecurityAuthentication = async (context: RequestContext) => {
+    await apply(context);
+    const own = context.getDispatcher();
+    if (!own) return;
+    shared ??= own;
+    if (own !== shared) context.setDispatcher(shared);
+  };
+  return kc;
+}
+
+export function createKubeAccess(config: KubeConfig): KubeAccess {
+  const kc = shareDispatcher(config);
   return {
     kc,
     core: kc.makeApiClient(CoreV1Api),

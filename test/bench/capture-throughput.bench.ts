@@ -24,6 +24,9 @@ import { setConfig } from "../integration/watcher-helpers.ts";
  * in one batch, so every one starts its own Capture.
  */
 const CAPTURES = Number(process.env.CAPTURES ?? 200);
+/** Then this many more, one at a time: the latency of a capture that does not queue. */
+const SINGLES = Number(process.env.SINGLES ?? 30);
+const TOTAL = CAPTURES + SINGLES;
 const evidence = await mkdtemp(path.join(os.tmpdir(), "podmortem-bench-captures-"));
 await using cluster = await startKubeCluster();
 await using kubelet = await startFakeKubelet(cluster, { nodes: ["node-a", "node-b"] });
@@ -40,7 +43,7 @@ await using restate = await startRestate({
 await setConfig(restate, "bench", { capture: { steps: { snapshots: false, forensicPod: false } } });
 const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
 await core.createNamespace({ body: { metadata: { name: "load" } } });
-for (let i = 0; i < CAPTURES; i += 1) {
+for (let i = 0; i < TOTAL; i += 1) {
   await core.createNamespacedPod({
     namespace: "load",
     body: {
@@ -55,13 +58,13 @@ await eventually(
     const running = pods.items.filter(
       (p) => p.status?.containerStatuses?.[0]?.state?.running,
     ).length;
-    if (running < CAPTURES) throw new Error(`${running} running`);
+    if (running < TOTAL) throw new Error(`${running} running`);
   },
   120_000,
   500,
 );
 const events = [];
-for (let i = 0; i < CAPTURES; i += 1) {
+for (let i = 0; i < TOTAL; i += 1) {
   await kubelet.crashNow("load", `svc-${i}`, "app", { exitCode: 3, reason: "Error" });
   const pod = await core.readNamespacedPod({ name: `svc-${i}`, namespace: "load" });
   events.push(
@@ -82,35 +85,55 @@ const link = createRestateLink({
   requestTimeoutMs: 60_000,
 });
 const started = Date.now();
-for (let from = 0; from < events.length; from += 200)
-  await link.sendBatch(events.slice(from, from + 200));
-const statuses = await eventually(
-  async () => {
-    const rows = await restate.query<{ value_utf8: string }>(
-      "SELECT value_utf8 FROM state WHERE service_name = 'Capture' AND key = 'status'",
-    );
-    const done = rows
-      .map((r) => JSON.parse(r.value_utf8) as CaptureStatus)
-      .filter((s) => s.phase !== "running");
-    if (done.length < CAPTURES) throw new Error(`${done.length} done`);
-    return done;
-  },
-  600_000,
-  200,
-);
+const burst = events.slice(0, CAPTURES);
+for (let from = 0; from < burst.length; from += 200)
+  await link.sendBatch(burst.slice(from, from + 200));
+async function finishedCaptures(count: number): Promise<CaptureStatus[]> {
+  return eventually(
+    async () => {
+      const rows = await restate.query<{ value_utf8: string }>(
+        "SELECT value_utf8 FROM state WHERE service_name = 'Capture' AND key = 'status'",
+      );
+      const done = rows
+        .map((r) => JSON.parse(r.value_utf8) as CaptureStatus)
+        .filter((s) => s.phase !== "running");
+      if (done.length < count) throw new Error(`${done.length} done`);
+      return done;
+    },
+    600_000,
+    50,
+  );
+}
+
+/** Incident.record's own clock (lastSeenAt) to the capture's finishedAt, sorted. */
+async function recordToDoneMs(statuses: CaptureStatus[]): Promise<number[]> {
+  const incidents = (
+    await restate.query<{ value_utf8: string }>(
+      "SELECT value_utf8 FROM state WHERE service_name = 'Incident' AND key = 'incident'",
+    )
+  ).map((r) => JSON.parse(r.value_utf8) as IncidentState);
+  const recordedAt = new Map(incidents.map((i) => [i.lastCaptureId, Date.parse(i.lastSeenAt)]));
+  return statuses
+    .map((s) => Date.parse(s.finishedAt!) - (recordedAt.get(s.captureId) ?? NaN))
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+const statuses = await finishedCaptures(CAPTURES);
 const lastDone = Math.max(...statuses.map((s) => Date.parse(s.finishedAt!)));
-const incidents = (
-  await restate.query<{ value_utf8: string }>(
-    "SELECT value_utf8 FROM state WHERE service_name = 'Incident' AND key = 'incident'",
-  )
-).map((r) => JSON.parse(r.value_utf8) as IncidentState);
-const recordedAt = new Map(incidents.map((i) => [i.lastCaptureId, Date.parse(i.lastSeenAt)]));
-const latencies = statuses
-  .map((s) => Date.parse(s.finishedAt!) - (recordedAt.get(s.captureId) ?? NaN))
-  .filter(Number.isFinite)
-  .sort((a, b) => a - b);
-const percentile = (p: number) =>
-  latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
+const latencies = await recordToDoneMs(statuses);
+
+const singles = events.slice(CAPTURES);
+for (const [index, event] of singles.entries()) {
+  await link.sendBatch([event]);
+  await finishedCaptures(CAPTURES + index + 1);
+}
+const all = await finishedCaptures(TOTAL);
+const burstIds = new Set(statuses.map((s) => s.captureId));
+const singleLatencies = await recordToDoneMs(all.filter((s) => !burstIds.has(s.captureId)));
 await rm(evidence, { recursive: true, force: true });
 process.stdout.write(
   `${JSON.stringify({
@@ -119,7 +142,19 @@ process.stdout.write(
     succeeded: statuses.filter((s) => s.phase === "succeeded").length,
     seconds: Number(((lastDone - started) / 1000).toFixed(2)),
     capturesPerSecond: Number((CAPTURES / ((lastDone - started) / 1000)).toFixed(1)),
-    recordToDoneMs: { p50: percentile(50), p99: percentile(99), max: latencies.at(-1) },
+    recordToDoneMs: {
+      burst: {
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+        max: latencies.at(-1),
+      },
+      oneAtATime: {
+        captures: singleLatencies.length,
+        p50: percentile(singleLatencies, 50),
+        p99: percentile(singleLatencies, 99),
+        max: singleLatencies.at(-1),
+      },
+    },
     steps:
       "read pod, capture logs (crash.log + every container), manifest, events, node, seal custody",
   })}\n`,
