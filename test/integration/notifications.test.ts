@@ -175,6 +175,7 @@ describe("notifications", () => {
       exitCode: 1,
       workload: { kind: "Deployment", name: "checkout" },
       captureId: expect.stringMatching(/^pm-/),
+      occurrences: 1,
       evidenceUri: expect.stringContaining("custody.json"),
     });
     expect(
