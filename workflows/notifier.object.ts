@@ -4,9 +4,9 @@ import * as restate from "@restatedev/restate-sdk";
 import type { KubeAccess } from "../src/k8s/kube-access.ts";
 import { classifyKubeError, describeKubeError, kubeStatusOf } from "../src/k8s/kube-errors.ts";
 import type { NotificationSink, SecretRef } from "../src/model/remote-config.ts";
-import { SIGNATURE_HEADER, signBody, TIMESTAMP_HEADER } from "../src/notifications/hmac.ts";
 import type { NotificationPayload } from "../src/notifications/payload.ts";
 import { toSlackMessage } from "../src/notifications/slack.ts";
+import { postToSink, SinkError } from "../src/notifications/webhook.ts";
 import type { AuditLogObject } from "./audit-log.object.ts";
 import { Cluster } from "./cluster.object.ts";
 
@@ -95,37 +95,25 @@ export function createNotifierObject(deps: { kube: KubeAccess; secretsNamespace:
               const body = JSON.stringify(
                 sink.type === "slack" ? toSlackMessage(payload) : payload,
               );
-              const timestamp = String(Math.floor(Date.now() / 1000));
-              const response = await fetch(url, {
-                method: "POST",
-                headers: {
-                  "content-type": "application/json",
-                  "user-agent": "podmortem",
-                  "x-podmortem-delivery": deliveryId,
-                  "x-podmortem-event": payload.event,
-                  ...(hmacSecret
-                    ? {
-                        [TIMESTAMP_HEADER]: timestamp,
-                        [SIGNATURE_HEADER]: signBody(hmacSecret, timestamp, body),
-                      }
-                    : {}),
-                },
-                body,
-                signal: AbortSignal.timeout(10_000),
-              });
-              await response.body?.cancel();
-              if (response.ok) return response.status;
-              // The URL is never part of the message: it may carry the webhook's secret.
-              const message = `sink ${sink.name} answered ${response.status}`;
-              if (
-                response.status >= 400 &&
-                response.status < 500 &&
-                response.status !== 408 &&
-                response.status !== 429
-              ) {
-                throw new restate.TerminalError(message, { errorCode: response.status });
+              try {
+                return await postToSink({
+                  sink: sink.name,
+                  url,
+                  body,
+                  hmacSecret,
+                  nowS: Date.now() / 1000,
+                  headers: {
+                    "x-podmortem-delivery": deliveryId,
+                    "x-podmortem-event": payload.event,
+                  },
+                });
+              } catch (error) {
+                if (error instanceof SinkError && error.final)
+                  throw new restate.TerminalError(error.message, {
+                    errorCode: error.status ?? 400,
+                  });
+                throw error;
               }
-              throw new Error(message);
             },
             {
               maxRetryDuration: { minutes: 10 },
