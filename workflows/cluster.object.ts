@@ -70,6 +70,32 @@ async function currentRecord(ctx: restate.ObjectSharedContext): Promise<ConfigRe
   );
 }
 
+const REDACTED = "[redacted]";
+const SECRET_FIELDS = ["url", "hmacSecret"] as const;
+
+/**
+ * `config get` shows secrets as "[redacted]"; a document edited from it and set again keeps the
+ * secret of the sink with the same name. A "[redacted]" with nothing to keep is left as it is,
+ * so validation refuses it by its path.
+ */
+export function restoreRedactedSecrets(input: unknown, current: RemoteConfig): unknown {
+  if (input === null || typeof input !== "object") return input;
+  const document = input as { notifications?: { sinks?: unknown } };
+  const sinks = document.notifications?.sinks;
+  if (!Array.isArray(sinks)) return input;
+  const restored = sinks.map((sink: unknown) => {
+    if (sink === null || typeof sink !== "object") return sink;
+    const named = sink as Record<string, unknown>;
+    const kept = current.notifications.sinks.find((s) => s.name === named.name);
+    const copy = { ...named };
+    for (const field of SECRET_FIELDS) {
+      if (copy[field] === REDACTED && kept?.[field] !== undefined) copy[field] = kept[field];
+    }
+    return copy;
+  });
+  return { ...document, notifications: { ...document.notifications, sinks: restored } };
+}
+
 function deepMerge(base: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
   if (base === null || typeof base !== "object" || Array.isArray(base)) return patch;
@@ -165,7 +191,12 @@ export const Cluster = restate.object({
     ),
 
     setConfig: async (ctx: restate.ObjectContext, request: SetConfigRequest) => {
-      const config = parseOrRefuse(remoteConfigSchema, request?.config, "config");
+      const current = await currentRecord(ctx);
+      const config = parseOrRefuse(
+        remoteConfigSchema,
+        restoreRedactedSecrets(request?.config, current.config),
+        "config",
+      );
       return storeVersion(ctx, config, request.author, request.comment ?? "");
     },
 

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 
 import { AUDIT_KINDS, type AuditEntry, type ChainMark } from "../../src/audit/chain.ts";
-import { queryAudit, verifyAudit } from "../../src/audit/query.ts";
+import { queryAudit, scanAudit, verifyAudit } from "../../src/audit/query.ts";
 import { PodmortemError } from "../../src/errors.ts";
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connectionFrom, table } from "../connection.ts";
 import { EXIT, type ExitCode } from "../exit-codes.ts";
@@ -102,7 +102,7 @@ export const auditCommand: Command = {
         "INPUT_INVALID",
         `--kind: "${values.kind}" is not one of ${AUDIT_KINDS.join(", ")}`,
       );
-    const entries = await queryAudit(admin, {
+    const filter = {
       cluster,
       namespace: values.namespace,
       pod: values.pod,
@@ -111,7 +111,19 @@ export const auditCommand: Command = {
       since: parseTime("since", values.since),
       until: parseTime("until", values.until),
       limit,
-    });
+    };
+    if (values.json && limit === undefined) {
+      // A whole log can be long: written a page at a time, never held here.
+      let first = true;
+      out("[");
+      for await (const entry of scanAudit(admin, filter)) {
+        out(`${first ? "\n" : ",\n"}${JSON.stringify(entry)}`);
+        first = false;
+      }
+      out(first ? "]\n" : "\n]\n");
+      return EXIT.ok;
+    }
+    const entries = await queryAudit(admin, filter);
     if (values.json) {
       out(`${JSON.stringify(entries, null, 2)}\n`);
       return EXIT.ok;

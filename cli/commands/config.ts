@@ -23,6 +23,23 @@ export function patchFromAssignments(assignments: string[]): Record<string, unkn
   return patch;
 }
 
+async function readStdin(): Promise<string> {
+  let text = "";
+  for await (const chunk of process.stdin) text += String(chunk);
+  return text;
+}
+
+/** YAML (and so JSON); a syntax error is bad input, named with its line. */
+export function parseDocument(source: string, text: string): unknown {
+  try {
+    return yaml.load(text);
+  } catch (error) {
+    const reason =
+      error instanceof yaml.YAMLException ? error.message.split("\n")[0] : String(error);
+    throw new PodmortemError("INPUT_INVALID", `${source === "-" ? "stdin" : source}: ${reason}`);
+  }
+}
+
 /** The changed paths of a version, short enough for a table cell. */
 export function changedSummary(
   changes: ReadonlyArray<{ path: string }> | undefined,
@@ -68,11 +85,12 @@ export const configCommand: Command = {
     "Read and change the runtime config held in Restate (validated, versioned, with history).",
   usage: [
     "podmortem config get [--version N] [--json]",
-    "podmortem config set (--file config.yaml|config.json | --set path=value ...) [--comment TEXT]",
+    "podmortem config set (--file config.yaml|config.json|- | --set path=value ...) [--comment TEXT]",
     "podmortem config history [--json]   (who changed what and when; secrets redacted)",
     "podmortem config rollback --to VERSION",
     CONNECTION_USAGE,
-    "  a refused document names every bad field and leaves the current config in force (exit 3)",
+    "  a refused document names every bad field and leaves the current config in force (exit 3);",
+    '  a secret shown as "[redacted]" by get keeps its value when the document is set again',
   ].join("\n"),
   async run(args): Promise<ExitCode> {
     const [sub, ...rest] = args;
@@ -120,7 +138,10 @@ export const configCommand: Command = {
         const answer = values.file
           ? await call(
               object.setConfig({
-                config: yaml.load(await readFile(values.file, "utf8")),
+                config: parseDocument(
+                  values.file,
+                  values.file === "-" ? await readStdin() : await readFile(values.file, "utf8"),
+                ),
                 author,
                 comment: values.comment ?? `from ${values.file}`,
               }),

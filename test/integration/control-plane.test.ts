@@ -24,6 +24,13 @@ let dir: string;
 
 /** The real CLI as a user runs it; asynchronous, since this process serves the endpoint. */
 function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return cliWithInput(undefined, ...args);
+}
+
+function cliWithInput(
+  input: string | undefined,
+  ...args: string[]
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(
     path.join(REPO, "node_modules", ".bin", "node"),
     [
@@ -38,6 +45,7 @@ function cli(...args: string[]): Promise<{ code: number | null; stdout: string; 
     ],
     { env: { PATH: process.env.PATH, USER: "alice" } },
   );
+  child.stdin.end(input ?? "");
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -163,6 +171,33 @@ describe("runtime config through the CLI", () => {
       version: 3,
       config: { dedup: { cooldownS: 600 } },
     });
+
+    // Back to the version with the sink (its secret comes back from the history), then the
+    // get → edit → set round trip: the "[redacted]" URL keeps the secret it stands for.
+    expect((await cli("config", "rollback", "--to", "2")).stdout).toContain("now version 4");
+    const shown4 = (await cli("config", "get")).stdout;
+    expect(shown4).toContain("url: '[redacted]'");
+    expect(shown4).not.toContain("very-secret-token");
+    const edited = await cliWithInput(
+      shown4.replace("cooldownS: 120", "cooldownS: 90"),
+      "config",
+      "set",
+      "--file",
+      "-",
+      "--comment",
+      "edited",
+    );
+    expect(edited).toMatchObject({ code: 0, stdout: expect.stringContaining("version 5") });
+    const v5 = (
+      JSON.parse((await cli("config", "history", "--json")).stdout) as Array<{
+        version: number;
+        changes: unknown[];
+      }>
+    ).find((h) => h.version === 5);
+    expect(v5?.changes).toEqual([{ path: "dedup.cooldownS", from: 120, to: 90 }]);
+    const broken = await cliWithInput("dedup: [", "config", "set", "--file", "-");
+    expect(broken.code).toBe(3);
+    expect(broken.stderr).toContain("stdin:");
   });
 });
 
@@ -216,7 +251,7 @@ describe("the audit log", () => {
     expect((await only("--signature", a.signature)).every((e) => e.signature === a.signature)).toBe(
       true,
     );
-    expect(await only("--kind", "config.changed")).toHaveLength(3);
+    expect(await only("--kind", "config.changed")).toHaveLength(5);
     expect(await only("--since", "1h")).toHaveLength(all.length);
     expect(await only("--until", "2000-01-01T00:00:00Z")).toHaveLength(0);
     expect((await only("--limit", "2")).map((e) => e.seq)).toEqual(all.slice(-2).map((e) => e.seq));
