@@ -388,6 +388,56 @@ describe("a capture under stress", () => {
     expect(readdirSync(kubelet.checkpointDir).filter((f) => f === archive)).toEqual([]);
   });
 
+  it("starts another retriever when the first one dies, and stores the archive once", async () => {
+    await setCaptureConfig({
+      steps: { checkpoint: true, snapshots: false, forensicPod: false },
+      checkpoint: { deleteFromNode: false },
+    });
+    const event = await crashedPod("retry-1");
+    const workflow = workflowOf(admin, "pm-retry");
+    // S3 throttles, so the first retriever is still at work when its pod is deleted.
+    s3.failFor(6000);
+    await workflow.workflowSubmit({ event, incidentKey: "x" });
+    await eventually(
+      async () => {
+        const pod = await core.readNamespacedPod({
+          name: "pm-retry-retriever",
+          namespace: "podmortem",
+        });
+        expect(pod.status?.containerStatuses?.[0]?.state?.running).toBeDefined();
+      },
+      60_000,
+      50,
+    );
+    await core.deleteNamespacedPod({
+      name: "pm-retry-retriever",
+      namespace: "podmortem",
+      gracePeriodSeconds: 0,
+    });
+    const status = await workflow.workflowAttach();
+
+    const exfiltrate = status.steps.find((s) => s.name === "exfiltrate checkpoint")!;
+    expect(exfiltrate.outcome).toBe("ok");
+    expect(exfiltrate.detail).toMatch(/\(after attempt 1: /);
+    expect(status.steps.map((s) => s.name)).toEqual(
+      expect.arrayContaining(["start retriever", "start retriever 2", "delete retriever 2"]),
+    );
+    const archive = readdirSync(kubelet.checkpointDir).find((f) =>
+      f.startsWith("checkpoint-retry-1_"),
+    )!;
+    const onNode = readFileSync(`${kubelet.checkpointDir}/${archive}`);
+    const folder = status.evidence!.folder;
+    expect((await s3.listKeys(folder)).filter((k) => k.endsWith(".tar"))).toHaveLength(1);
+    expect(sha256(await s3.getObjectBytes(`${folder}checkpoint-app.tar`))).toBe(sha256(onNode));
+    await eventually(async () => {
+      const left = await core.listNamespacedPod({
+        namespace: "podmortem",
+        labelSelector: "forensic.io/capture-id=pm-retry",
+      });
+      expect(left.items).toHaveLength(0);
+    }, 10_000);
+  });
+
   it("refuses an archive over the size limit and says so, the rest sealed", async () => {
     await setCaptureConfig({
       steps: { checkpoint: true, snapshots: false, forensicPod: false },

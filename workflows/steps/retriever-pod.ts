@@ -6,6 +6,7 @@ import { boundedName } from "../../src/k8s/names.ts";
 
 export type RetrieverPodInput = {
   captureId: string;
+  attempt?: number;
   node: string;
   archivePath: string;
   key: string;
@@ -25,8 +26,9 @@ export const RETRIEVER_RUNTIME_ENV: V1EnvVar[] = [
 /** The retriever pod's own deadline (`activeDeadlineSeconds`); the workflow waits a little longer. */
 export const RETRIEVER_DEADLINE_S = 1800;
 
-export function retrieverPodName(captureId: string): string {
-  return boundedName(`${captureId}-retriever`);
+/** Attempts after the first get their own pod, so a replay always finds the one it started. */
+export function retrieverPodName(captureId: string, attempt = 1): string {
+  return boundedName(`${captureId}-retriever${attempt > 1 ? `-${attempt}` : ""}`);
 }
 
 /** Where the retriever writes: the workflows' own evidence settings, never credentials. */
@@ -54,7 +56,7 @@ export function buildRetrieverPod(input: RetrieverPodInput): V1Pod {
     apiVersion: "v1",
     kind: "Pod",
     metadata: {
-      name: retrieverPodName(input.captureId),
+      name: retrieverPodName(input.captureId, input.attempt),
       namespace: input.retriever.namespace,
       labels: {
         "forensic.io/capture-id": input.captureId,

@@ -93,6 +93,7 @@ describe("object names", () => {
     expect(snapshotName("pm-abc", "data")).toBe("pm-abc-data");
     expect(restoredClaimName("pm-abc", "data")).toBe("pm-abc-data-restored");
     expect(retrieverPodName("pm-abc")).toBe("pm-abc-retriever");
+    expect(retrieverPodName("pm-abc", 2)).toBe("pm-abc-retriever-2");
   });
 
   it("are cut to 63 characters and stay distinct for claims that share a long prefix", () => {
