@@ -438,6 +438,41 @@ describe("a capture under stress", () => {
     }, 10_000);
   });
 
+  it("schedules the forensic copy's removal at its TTL, which deletes pod and policy", async () => {
+    await setCaptureConfig({
+      steps: { checkpoint: false, snapshots: false, forensicPod: true },
+      forensicPod: { ttlS: 600 },
+    });
+    const event = await crashedPod("ttl-1");
+    const before = Date.now();
+    const status = await capture(admin, event, "pm-ttl");
+    expect(status.forensicPod).toEqual({ namespace: NS, name: "forensic-pm-ttl" });
+    const forensic = await core.readNamespacedPod({ name: "forensic-pm-ttl", namespace: NS });
+    const expiresAt = Date.parse(forensic.metadata!.annotations!["forensic.io/expires-at"]!);
+    expect(expiresAt).toBeGreaterThanOrEqual(before + 600_000 - 1000);
+    expect(forensic.spec?.activeDeadlineSeconds).toBe(600);
+
+    // SELECT *: naming scheduled_start_at alone answers rows without it on restate 1.7.12.
+    const scheduled = await admin.query<{ status: string; scheduled_start_at: string | null }>(
+      "SELECT * FROM sys_invocation " +
+        "WHERE target_service_key = 'pm-ttl' AND target_handler_name = 'expire'",
+    );
+    expect(scheduled).toHaveLength(1);
+    expect(scheduled[0]!.status).toBe("scheduled");
+    expect(Math.abs(Date.parse(scheduled[0]!.scheduled_start_at!) - expiresAt)).toBeLessThan(5000);
+
+    // What the scheduled call does when its time comes, run now.
+    await workflowOf(admin, "pm-ttl").expire({ namespace: NS, name: "forensic-pm-ttl" });
+    await expect(
+      core.readNamespacedPod({ name: "forensic-pm-ttl", namespace: NS }),
+    ).rejects.toMatchObject({ code: 404 });
+    await expect(
+      kc
+        .makeApiClient(NetworkingV1Api)
+        .readNamespacedNetworkPolicy({ name: "forensic-pm-ttl-deny-all", namespace: NS }),
+    ).rejects.toMatchObject({ code: 404 });
+  });
+
   it("refuses an archive over the size limit and says so, the rest sealed", async () => {
     await setCaptureConfig({
       steps: { checkpoint: true, snapshots: false, forensicPod: false },
