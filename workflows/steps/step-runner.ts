@@ -45,7 +45,7 @@ export async function runStep<T>(
   return ctx.run(
     name,
     async () => {
-      const end = metrics.stepDuration.startTimer({ step: name });
+      const end = metrics.stepDuration.startTimer({ step: stepLabel(name) });
       try {
         const value = await action();
         end({ outcome: "ok" });
@@ -59,6 +59,11 @@ export async function runStep<T>(
     },
     { ...DEFAULT_STEP_RETRY, ...options.retry },
   );
+}
+
+/** "check retriever 12" → "check retriever": metric labels stay a small fixed set. */
+export function stepLabel(name: string): string {
+  return name.replace(/ \d+$/, "");
 }
 
 export function failureMessage(error: unknown): string {

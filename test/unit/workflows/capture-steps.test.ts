@@ -5,6 +5,7 @@ import { restoredClaimName, snapshotName } from "../../../src/k8s/snapshots.ts";
 import { parseRetrieveResult } from "../../../src/retriever/retrieve.ts";
 import type { CaptureStatus } from "../../../workflows/capture.workflow.ts";
 import { phaseOf } from "../../../workflows/steps/capture-run.ts";
+import { stepLabel } from "../../../workflows/steps/step-runner.ts";
 import { forensicAnnotations } from "../../../workflows/steps/forensic-pod.ts";
 import {
   buildRetrieverPod,
@@ -187,5 +188,14 @@ describe("the forensic pod's annotations", () => {
       "forensic.io/checkpoint":
         "node-a:/var/lib/kubelet/checkpoints/x.tar s3://b/c1/shop/web-1/t/checkpoint-app.tar",
     });
+  });
+});
+
+describe("step duration labels", () => {
+  it("fold numbered polls into one label per step", () => {
+    expect(stepLabel("check retriever 12")).toBe("check retriever");
+    expect(stepLabel("check snapshots 1")).toBe("check snapshots");
+    expect(stepLabel("start retriever 2")).toBe("start retriever");
+    expect(stepLabel("capture logs")).toBe("capture logs");
   });
 });
