@@ -113,20 +113,25 @@ export async function queryAudit(
   return entries;
 }
 
-/** The log's own markers: its head, and where retention left its start. */
+/** The log's own markers: its head, and where retention left its start (kept in the head). */
 export async function readAuditMarks(
   admin: AdminSettings,
   cluster: string,
 ): Promise<{ head: ChainMark | null; base: ChainMark }> {
   const rows = await queryRestate<{ key: string; value_utf8: string }>(
     admin,
-    `SELECT key, value_utf8 FROM state WHERE service_name = ${sqlString(AUDIT_SERVICE)} AND service_key = ${sqlString(cluster)} AND key IN ('head', 'base')`,
+    `SELECT key, value_utf8 FROM state WHERE service_name = ${sqlString(AUDIT_SERVICE)} AND service_key = ${sqlString(cluster)} AND key = 'head'`,
   );
   const mark = (key: string) => {
     const row = rows.find((r) => r.key === key);
-    return row ? (JSON.parse(row.value_utf8) as ChainMark) : null;
+    return row ? (JSON.parse(row.value_utf8) as ChainMark & { base?: ChainMark }) : null;
   };
-  return { head: mark("head"), base: mark("base") ?? GENESIS };
+  const head = mark("head");
+  const base = head?.base ?? GENESIS;
+  return {
+    head: head ? { seq: head.seq, hash: head.hash } : null,
+    base: { seq: base.seq, hash: base.hash },
+  };
 }
 
 /** Recomputes the whole chain, a page at a time; names the first entry that does not hold. */
