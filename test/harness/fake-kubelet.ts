@@ -3,47 +3,92 @@ import {
   PatchStrategy,
   makeInformer,
   setHeaderOptions,
+  type V1Container,
   type V1ContainerStatus,
   type V1Pod,
+  type V1PodCondition,
   type V1PodStatus,
 } from "@kubernetes/client-node";
-import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
-import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
 
 import type { KubeCluster } from "./kube-cluster.ts";
-import { bytesEntry, patternEntry, tarStream } from "./tar.ts";
+import { startKubeletServer, type KubeletBackend } from "./kubelet-server.ts";
+import { startLocalContainer, type LocalContainer, type LocalExit } from "./local-container.ts";
 
 export const SCENARIOS = [
   "healthy",
   "crashloop",
   "oomkilled",
   "imagepullbackoff",
+  "errimagepull",
   "createcontainererror",
   "init-crash",
   "multi-container",
   "evicted",
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
+/** On a pod (or its template): which scenario the fake kubelet plays for it. */
 export const SCENARIO_ANNOTATION = "fake-kubelet/scenario";
+/** On a pod: `local` runs every container's command as a local process. */
+export const RUN_ANNOTATION = "fake-kubelet/run";
 
 export type FakeKubeletOptions = {
   nodes: string[];
+  /** Where checkpoint archives are written; a temp folder (removed at the end) by default. */
   checkpointDir?: string;
+  /** false: the checkpoint endpoint answers 404, as without the ContainerCheckpoint gate. */
   checkpointEnabled?: boolean;
-  /** Size of the memory pages file inside each checkpoint archive. */
+  /** Size of checkpoint/pages-1.img in each archive (streamed: GiBs are fine). 256 KiB. */
   checkpointBytes?: number;
-  /** How long a crashing container runs, and how long it waits in back-off, per cycle. */
+  /** How long a crashing container runs, and how long it then waits in back-off. 1500 ms. */
   restartIntervalMs?: number;
+  /** A crash-looping container stops restarting (stays in CrashLoopBackOff) after this. 6. */
   maxRestarts?: number;
-  /** Pods whose container uses this image run as local processes. */
+  /** Containers with this image run their command locally. "podmortem:dev". */
   localImage?: string;
+  /** Overrides the annotation; undefined falls back to it. */
   scenarioFor?: (pod: V1Pod) => Scenario | undefined;
+};
+
+export type TerminationInput = {
+  exitCode?: number;
+  reason?: string;
+  signal?: number;
+  message?: string;
+};
+
+export type FakeKubelet = AsyncDisposable & {
+  /** The HTTPS port of the kubelet API on 127.0.0.1, in every Node's daemonEndpoints. */
+  port: number;
+  nodes: string[];
+  checkpointDir: string;
+  /** The log the previous instance (restartCount - 1) wrote: what `previous=true` returns. */
+  previousLog(namespace: string, pod: string, container: string): Buffer;
+  currentLog(namespace: string, pod: string, container: string): Buffer;
+  setLog(
+    namespace: string,
+    pod: string,
+    container: string,
+    logs: { current?: string | Buffer; previous?: string | Buffer },
+  ): void;
+  /** Terminates the running instance now (default exit 1, Error) and reports it. */
+  crashNow(
+    namespace: string,
+    pod: string,
+    container: string,
+    termination?: TerminationInput,
+  ): Promise<void>;
+  /** Switches a running pod to another scenario; restart counts and logs carry over. */
+  setScenario(namespace: string, pod: string, scenario: Scenario): Promise<void>;
+  restartCount(namespace: string, pod: string, container: string): number;
+  /** Starts the container again now: a crash loop's running window, when checkpoints work. */
+  runNow(namespace: string, pod: string, container: string): Promise<void>;
+  checkpointRequests(): number;
+  /** Waits until the fake kubelet has written every status update it has queued. */
+  settle(): Promise<void>;
 };
 
 type Termination = {
@@ -53,90 +98,80 @@ type Termination = {
   signal?: number;
   startedAt: string;
   finishedAt: string;
+  instance: number;
 };
 
+type ContainerState =
+  | { kind: "running" }
+  | { kind: "waiting"; reason: string; message?: string }
+  | { kind: "terminated"; termination: Termination };
+
 type ContainerSim = {
+  spec: V1Container;
   name: string;
   image: string;
   kind: "init" | "regular";
+  local: boolean;
   crashes: boolean;
   exitCode: number;
   reason: string;
   restartCount: number;
-  state: "running" | "waiting" | "terminated" | "pulling" | "createerror" | "initializing";
+  state: ContainerState;
+  /** Start of the current instance (restartCount). */
   startedAt: string;
   last: Termination | undefined;
-  current: Termination | undefined;
+  /** Logs by instance, when a test set them or a local process wrote them. */
   logs: Map<number, Buffer>;
+  process?: LocalContainer;
+  restartTimer?: NodeJS.Timeout;
 };
 
 type PodSim = {
+  pod: V1Pod;
   namespace: string;
   name: string;
   uid: string;
-  node: string;
+  podIP: string;
+  startTime: string;
   scenario: Scenario;
   containers: ContainerSim[];
-  phase: string;
-  reason?: string;
-  message?: string;
-  timer?: NodeJS.Timeout;
-  process?: ChildProcess;
+  evicted: boolean;
+  deadlineExceeded: boolean;
+  conditionsSince: Map<string, { status: string; since: string }>;
+  timers: NodeJS.Timeout[];
+  ticking: boolean;
   updates: Promise<void>;
   stopped: boolean;
 };
 
-export type FakeKubelet = AsyncDisposable & {
-  port: number;
-  nodes: string[];
-  checkpointDir: string;
-  previousLog(namespace: string, pod: string, container: string): Buffer;
-  currentLog(namespace: string, pod: string, container: string): Buffer;
-  setLog(
-    namespace: string,
-    pod: string,
-    container: string,
-    logs: { current?: string | Buffer; previous?: string | Buffer },
-  ): void;
-  crashNow(
-    namespace: string,
-    pod: string,
-    container: string,
-    termination?: { exitCode?: number; reason?: string; message?: string },
-  ): Promise<void>;
-  restartCount(namespace: string, pod: string, container: string): number;
-  /** Starts the container again now: a crash loop's running window, when checkpoints work. */
-  runNow(namespace: string, pod: string, container: string): Promise<void>;
-  checkpointRequests(): number;
-  /** Waits until the fake kubelet has written every status update it has queued. */
-  settle(): Promise<void>;
-};
+const DEFAULT_CHECKPOINT_BYTES = 256 * 1024;
+const LOCAL_LOG_MAX_BYTES = 8 * 1024 * 1024;
+const STOP_GRACE_MS = 2000;
+const EVICTION_MESSAGE =
+  "The node was low on resource: memory. Container app was using 1Gi, which exceeds its request of 0.";
 
 const key = (namespace: string, pod: string) => `${namespace}/${pod}`;
 const nowIso = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+const asTime = (iso: string) => iso as unknown as Date;
 
-function instanceLog(sim: PodSim, container: ContainerSim, instance: number): Buffer {
-  const custom = container.logs.get(instance);
-  if (custom) return custom;
-  const lines = [
-    `starting ${sim.namespace}/${sim.name} container ${container.name} instance ${instance}`,
-  ];
-  for (let i = 1; i <= 20; i += 1)
-    lines.push(`${container.name}[${instance}] working on item ${i}`);
-  if (container.crashes)
-    lines.push(
-      `${container.name}[${instance}] fatal: ${container.reason} (exit ${container.exitCode})`,
-    );
+function containerID(sim: PodSim, c: ContainerSim, instance: number): string {
+  return `containerd://${createHash("sha256").update(`${sim.uid}/${c.name}/${instance}`).digest("hex")}`;
+}
+
+/** Deterministic per pod, container and instance, so a test can say what a log must be. */
+function defaultLog(sim: PodSim, c: ContainerSim, instance: number): Buffer {
+  const lines = [`starting ${sim.namespace}/${sim.name} container ${c.name} instance ${instance}`];
+  for (let i = 1; i <= 20; i += 1) lines.push(`${c.name}[${instance}] working on item ${i}`);
+  if (c.crashes) lines.push(`${c.name}[${instance}] fatal: ${c.reason} (exit ${c.exitCode})`);
   return Buffer.from(`${lines.join("\n")}\n`);
 }
 
-function scenarioOf(pod: V1Pod, options: FakeKubeletOptions): Scenario {
-  const fromRule = options.scenarioFor?.(pod);
-  if (fromRule) return fromRule;
-  const annotated = pod.metadata?.annotations?.[SCENARIO_ANNOTATION];
-  return (SCENARIOS as readonly string[]).includes(annotated ?? "")
-    ? (annotated as Scenario)
-    : "healthy";
+function instanceLog(sim: PodSim, c: ContainerSim, instance: number): Buffer {
+  return c.logs.get(instance) ?? (c.local ? Buffer.alloc(0) : defaultLog(sim, c, instance));
+}
+
+function isScenario(value: string | undefined): value is Scenario {
+  return (SCENARIOS as readonly string[]).includes(value ?? "");
 }
 
 /** What only a kubelet does: node registration, pod status, logs, checkpoints, running pods. */
@@ -144,225 +179,174 @@ export async function startFakeKubelet(
   cluster: KubeCluster,
   options: FakeKubeletOptions,
 ): Promise<FakeKubelet> {
+  if (options.nodes.length === 0) throw new Error("the fake kubelet needs at least one node");
   const kc = cluster.kubeConfig();
   const core = kc.makeApiClient(CoreV1Api);
-  const checkpointDir =
-    options.checkpointDir ?? (await mkdtemp(path.join(os.tmpdir(), "podmortem-checkpoints-")));
-  await mkdir(checkpointDir, { recursive: true });
   const intervalMs = options.restartIntervalMs ?? 1500;
   const maxRestarts = options.maxRestarts ?? 6;
   const localImage = options.localImage ?? "podmortem:dev";
+  const checkpointDir =
+    options.checkpointDir ?? (await mkdtemp(path.join(os.tmpdir(), "podmortem-checkpoints-")));
+  await mkdir(checkpointDir, { recursive: true });
+  const workDir = await mkdtemp(path.join(os.tmpdir(), "podmortem-kubelet-"));
   const sims = new Map<string, PodSim>();
-  let checkpoints = 0;
   let nextNode = 0;
+  let nextPodIP = 0;
+  let disposed = false;
 
-  const server: Server = createServer({
-    cert: readFileSync(cluster.serverCertFile),
-    key: readFileSync(cluster.serverKeyFile),
+  const findPod = (namespace: string, pod: string) => {
+    const sim = sims.get(key(namespace, pod));
+    if (!sim) throw new Error(`the fake kubelet runs no pod ${namespace}/${pod}`);
+    return sim;
+  };
+  const find = (namespace: string, pod: string, container: string) => {
+    const sim = findPod(namespace, pod);
+    const c = sim.containers.find((candidate) => candidate.name === container);
+    if (!c) throw new Error(`the fake kubelet runs no container ${namespace}/${pod}/${container}`);
+    return { sim, c };
+  };
+
+  const backend: KubeletBackend = {
+    containerLog(namespace, pod, container, previous) {
+      const sim = sims.get(key(namespace, pod));
+      const c = sim?.containers.find((candidate) => candidate.name === container);
+      if (!sim || !c) return { status: 404, message: `pod ${namespace}/${pod} not found` };
+      if (previous) {
+        if (!c.last)
+          return {
+            status: 400,
+            message: `previous terminated container "${container}" in pod "${pod}" not found`,
+          };
+        return { log: instanceLog(sim, c, c.last.instance), startedAt: c.last.startedAt };
+      }
+      if (c.state.kind !== "waiting")
+        return { log: instanceLog(sim, c, c.restartCount), startedAt: c.startedAt };
+      if (c.last) return { log: instanceLog(sim, c, c.last.instance), startedAt: c.last.startedAt };
+      const why: Record<string, string> = {
+        ErrImagePull: "image can't be pulled",
+        ImagePullBackOff: "trying and failing to pull image",
+      };
+      return {
+        status: 400,
+        message: `container "${container}" in pod "${pod}" is waiting to start: ${why[c.state.reason] ?? c.state.reason}`,
+      };
+    },
+    runningContainer(namespace, pod, container) {
+      const sim = sims.get(key(namespace, pod));
+      const c = sim?.containers.find((candidate) => candidate.name === container);
+      if (!sim || !c || c.state.kind !== "running") return undefined;
+      return { podUID: sim.uid, image: c.image, containerID: containerID(sim, c, c.restartCount) };
+    },
+  };
+  const server = await startKubeletServer({
+    certFile: cluster.serverCertFile,
+    keyFile: cluster.serverKeyFile,
+    backend,
+    checkpointDir,
+    checkpointEnabled: options.checkpointEnabled ?? true,
+    checkpointBytes: options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES,
   });
-  server.on("request", (request, response) => {
-    void handleKubeletRequest(request.method ?? "GET", request.url ?? "/").then(
-      ({ status, body, type }) => {
-        response.writeHead(status, { "content-type": type ?? "text/plain" });
-        response.end(body);
-      },
-      (error: unknown) => {
-        response.writeHead(500, { "content-type": "text/plain" });
-        response.end(String(error));
-      },
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const port = (server.address() as AddressInfo).port;
 
-  async function handleKubeletRequest(
-    method: string,
-    rawUrl: string,
-  ): Promise<{ status: number; body: string | Buffer; type?: string }> {
-    const url = new URL(rawUrl, "https://kubelet");
-    const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
-    if (method === "GET" && parts[0] === "containerLogs" && parts.length === 4) {
-      const [, namespace, podName, containerName] = parts as [string, string, string, string];
-      const sim = sims.get(key(namespace, podName));
-      const container = sim?.containers.find((c) => c.name === containerName);
-      if (!sim || !container) return { status: 404, body: `pod ${podName} not found` };
-      const previous = url.searchParams.get("previous") === "true";
-      if (previous && container.restartCount === 0) {
-        return {
-          status: 400,
-          body: `previous terminated container "${containerName}" in pod "${podName}" not found`,
-        };
-      }
-      if (container.state === "pulling" || container.state === "createerror") {
-        return {
-          status: 400,
-          body: `container "${containerName}" in pod "${podName}" is waiting to start`,
-        };
-      }
-      let log = instanceLog(
-        sim,
-        container,
-        previous ? container.restartCount - 1 : container.restartCount,
-      );
-      const tailLines = Number(url.searchParams.get("tailLines") ?? "0");
-      if (tailLines > 0) {
-        const lines = log.toString("utf8").split("\n");
-        const trailing = lines.at(-1) === "" ? 1 : 0;
-        log = Buffer.from(lines.slice(-(tailLines + trailing)).join("\n"));
-      }
-      const limitBytes = Number(url.searchParams.get("limitBytes") ?? "0");
-      if (limitBytes > 0) log = log.subarray(0, limitBytes);
-      return { status: 200, body: log };
-    }
-    if (method === "POST" && parts[0] === "checkpoint" && parts.length === 4) {
-      checkpoints += 1;
-      const [, namespace, podName, containerName] = parts as [string, string, string, string];
-      const sim = sims.get(key(namespace, podName));
-      const container = sim?.containers.find((c) => c.name === containerName);
-      if (
-        options.checkpointEnabled === false ||
-        !sim ||
-        !container ||
-        container.state !== "running"
-      ) {
-        return { status: 404, body: "404 page not found" };
-      }
-      const file = path.join(
-        checkpointDir,
-        `checkpoint-${podName}_${namespace}-${containerName}-${new Date().toISOString()}.tar`,
-      );
-      await pipeline(
-        tarStream([
-          bytesEntry(
-            "config.dump",
-            JSON.stringify({ id: `${sim.uid}-${containerName}`, rootfsImageName: container.image }),
-          ),
-          bytesEntry(
-            "spec.dump",
-            JSON.stringify({ annotations: { "io.kubernetes.pod.name": podName } }),
-          ),
-          patternEntry("checkpoint/pages-1.img", options.checkpointBytes ?? 256 * 1024),
-        ]),
-        createWriteStream(file, { mode: 0o600 }),
-      );
-      return { status: 200, body: JSON.stringify({ items: [file] }), type: "application/json" };
-    }
-    return { status: 404, body: "404 page not found" };
-  }
+  for (const node of options.nodes) await registerNode(core, node, server.port);
 
-  for (const node of options.nodes) {
-    await core
-      .createNode({
-        body: { metadata: { name: node, labels: { "kubernetes.io/hostname": node } } },
-      })
-      .catch((error: unknown) => {
-        if ((error as { code?: number }).code !== 409) throw error;
-      });
-    const current = await core.readNode({ name: node });
-    current.status = {
-      addresses: [
-        { type: "InternalIP", address: "127.0.0.1" },
-        { type: "Hostname", address: node },
-      ],
-      daemonEndpoints: { kubeletEndpoint: { Port: port } },
-      conditions: [
-        {
-          type: "Ready",
-          status: "True",
-          reason: "KubeletReady",
-          message: "fake kubelet is ready",
-          lastHeartbeatTime: new Date(),
-          lastTransitionTime: new Date(),
-        },
-      ],
-      capacity: { cpu: "8", memory: "32Gi", pods: "110" },
-      allocatable: { cpu: "8", memory: "32Gi", pods: "110" },
-      nodeInfo: {
-        architecture: "amd64",
-        bootID: "",
-        containerRuntimeVersion: "fake://1.0",
-        kernelVersion: "",
-        kubeProxyVersion: "",
-        kubeletVersion: "v1.20.2",
-        machineID: "",
-        operatingSystem: "linux",
-        osImage: "fake",
-        systemUUID: "",
-      },
-    };
-    await core.replaceNodeStatus({ name: node, body: current });
-  }
-
-  function renderContainer(c: ContainerSim): V1ContainerStatus {
-    const status: V1ContainerStatus = {
-      name: c.name,
-      image: c.image,
-      imageID: c.state === "pulling" ? "" : `${c.image}@sha256:${"0".repeat(64)}`,
-      containerID: `fake://${c.name}-${c.restartCount}`,
-      ready: c.state === "running" && c.kind === "regular",
-      restartCount: c.restartCount,
-      started: c.state === "running",
-      state: {},
-      lastState: {},
-    };
-    const asTerminated = (t: Termination) => ({
+  function renderContainer(sim: PodSim, c: ContainerSim): V1ContainerStatus {
+    const pulled = !(c.state.kind === "waiting" && /ImagePull|ErrImage/.test(c.state.reason));
+    const terminated = (t: Termination) => ({
       exitCode: t.exitCode,
       reason: t.reason,
       ...(t.message ? { message: t.message } : {}),
       ...(t.signal ? { signal: t.signal } : {}),
-      startedAt: t.startedAt as unknown as Date,
-      finishedAt: t.finishedAt as unknown as Date,
-      containerID: `fake://${c.name}`,
+      startedAt: asTime(t.startedAt),
+      finishedAt: asTime(t.finishedAt),
+      containerID: containerID(sim, c, t.instance),
     });
-    if (c.state === "running")
-      status.state = { running: { startedAt: c.startedAt as unknown as Date } };
-    if (c.state === "waiting")
+    const status: V1ContainerStatus = {
+      name: c.name,
+      image: c.image,
+      imageID: pulled
+        ? `${c.image.replace(/:[^:/]*$/, "")}@sha256:${createHash("sha256").update(c.image).digest("hex")}`
+        : "",
+      ready: c.state.kind === "running" && c.kind === "regular",
+      restartCount: c.restartCount,
+      started: c.state.kind === "running",
+      state: {},
+      lastState: c.last ? { terminated: terminated(c.last) } : {},
+    };
+    const id =
+      c.state.kind === "running" || c.state.kind === "terminated"
+        ? containerID(sim, c, c.restartCount)
+        : c.last && containerID(sim, c, c.last.instance);
+    if (id) status.containerID = id;
+    if (c.state.kind === "running") status.state = { running: { startedAt: asTime(c.startedAt) } };
+    if (c.state.kind === "waiting")
       status.state = {
         waiting: {
-          reason: "CrashLoopBackOff",
-          message: `back-off restarting failed container ${c.name}`,
+          reason: c.state.reason,
+          ...(c.state.message ? { message: c.state.message } : {}),
         },
       };
-    if (c.state === "pulling")
-      status.state = {
-        waiting: { reason: "ImagePullBackOff", message: `Back-off pulling image "${c.image}"` },
-      };
-    if (c.state === "createerror")
-      status.state = {
-        waiting: {
-          reason: "CreateContainerError",
-          message: `failed to create container ${c.name}: no such file or directory`,
-        },
-      };
-    if (c.state === "initializing") status.state = { waiting: { reason: "PodInitializing" } };
-    if (c.state === "terminated" && c.current)
-      status.state = { terminated: asTerminated(c.current) };
-    if (c.last) status.lastState = { terminated: asTerminated(c.last) };
+    if (c.state.kind === "terminated")
+      status.state = { terminated: terminated(c.state.termination) };
     return status;
   }
 
-  function renderStatus(sim: PodSim): V1PodStatus {
-    const init = sim.containers.filter((c) => c.kind === "init").map(renderContainer);
-    const regular = sim.containers.filter((c) => c.kind === "regular").map(renderContainer);
-    const ready = regular.every((c) => c.ready);
+  function phaseOf(sim: PodSim): string {
+    if (sim.evicted || sim.deadlineExceeded) return "Failed";
+    const init = sim.containers.filter((c) => c.kind === "init");
+    const regular = sim.containers.filter((c) => c.kind === "regular");
+    const initDone = init.every(
+      (c) => c.state.kind === "terminated" && c.state.termination.exitCode === 0,
+    );
+    if (!initDone) return "Pending";
+    const final = regular.map((c) => (c.state.kind === "terminated" ? c.state.termination : null));
+    if (final.every(Boolean)) return final.every((t) => t!.exitCode === 0) ? "Succeeded" : "Failed";
+    if (regular.every((c) => c.state.kind === "waiting" && c.restartCount === 0 && !c.last))
+      return "Pending";
+    return "Running";
+  }
+
+  function condition(sim: PodSim, type: string, ok: boolean, reason?: string): V1PodCondition {
+    const status = ok ? "True" : "False";
+    const previous = sim.conditionsSince.get(type);
+    const since = previous?.status === status ? previous.since : nowIso();
+    sim.conditionsSince.set(type, { status, since });
     return {
-      phase: sim.phase,
-      ...(sim.reason ? { reason: sim.reason } : {}),
-      ...(sim.message ? { message: sim.message } : {}),
+      type,
+      status,
+      lastTransitionTime: asTime(since),
+      ...(!ok && reason ? { reason } : {}),
+    };
+  }
+
+  function renderStatus(sim: PodSim): V1PodStatus {
+    const init = sim.containers.filter((c) => c.kind === "init");
+    const regular = sim.containers.filter((c) => c.kind === "regular");
+    const initialized = init.every(
+      (c) => c.state.kind === "terminated" && c.state.termination.exitCode === 0,
+    );
+    const ready = regular.every((c) => c.state.kind === "running");
+    const phase = phaseOf(sim);
+    return {
+      phase,
+      ...(sim.evicted ? { reason: "Evicted", message: EVICTION_MESSAGE } : {}),
+      ...(sim.deadlineExceeded
+        ? {
+            reason: "DeadlineExceeded",
+            message: "Pod was active on the node longer than the specified deadline",
+          }
+        : {}),
       hostIP: "127.0.0.1",
-      podIP: "10.1.0.1",
-      startTime: sim.containers[0]?.startedAt as unknown as Date,
+      podIP: sim.podIP,
+      podIPs: [{ ip: sim.podIP }],
+      startTime: asTime(sim.startTime),
       conditions: [
-        { type: "PodScheduled", status: "True" },
-        {
-          type: "Initialized",
-          status: init.every((c) => c.state?.terminated?.exitCode === 0) ? "True" : "False",
-        },
-        { type: "ContainersReady", status: ready ? "True" : "False" },
-        { type: "Ready", status: ready ? "True" : "False" },
+        condition(sim, "Initialized", initialized, "ContainersNotInitialized"),
+        condition(sim, "Ready", ready && phase === "Running", "ContainersNotReady"),
+        condition(sim, "ContainersReady", ready && phase === "Running", "ContainersNotReady"),
+        condition(sim, "PodScheduled", true),
       ],
-      ...(init.length ? { initContainerStatuses: init } : {}),
-      containerStatuses: regular,
+      ...(init.length ? { initContainerStatuses: init.map((c) => renderContainer(sim, c)) } : {}),
+      containerStatuses: regular.map((c) => renderContainer(sim, c)),
     };
   }
 
@@ -385,272 +369,418 @@ export async function startFakeKubelet(
     return sim.updates;
   }
 
-  function crash(
-    sim: PodSim,
-    c: ContainerSim,
-    termination?: { exitCode?: number; reason?: string; message?: string },
-  ): void {
-    const exitCode = termination?.exitCode ?? c.exitCode;
-    const reason = termination?.reason ?? c.reason;
-    c.last = {
+  function terminate(c: ContainerSim, input: TerminationInput = {}): Termination {
+    const exitCode = input.exitCode ?? c.exitCode;
+    const signal = input.signal ?? (exitCode > 128 ? exitCode - 128 : undefined);
+    return {
       exitCode,
-      reason,
-      ...(termination?.message ? { message: termination.message } : {}),
-      ...(exitCode > 128 ? { signal: exitCode - 128 } : {}),
+      reason:
+        input.reason ??
+        (input.exitCode === undefined ? c.reason : exitCode === 0 ? "Completed" : "Error"),
+      ...(input.message ? { message: input.message } : {}),
+      ...(signal ? { signal } : {}),
       startedAt: c.startedAt,
       finishedAt: nowIso(),
+      instance: c.restartCount,
     };
+  }
+
+  /** The instance ends and the kubelet backs off before the next: CrashLoopBackOff. */
+  function crash(c: ContainerSim, termination: Termination): void {
+    c.last = termination;
     c.restartCount += 1;
-    c.state = "waiting";
+    c.state = {
+      kind: "waiting",
+      reason: "CrashLoopBackOff",
+      message: `back-off ${Math.round(intervalMs / 1000)}s restarting failed container=${c.name}`,
+    };
+  }
+
+  const backingOff = (c: ContainerSim) =>
+    c.state.kind === "waiting" && c.state.reason === "CrashLoopBackOff";
+
+  function start(c: ContainerSim): void {
+    c.state = { kind: "running" };
+    c.startedAt = nowIso();
   }
 
   function tick(sim: PodSim): void {
     let changed = false;
     for (const c of sim.containers) {
-      if (!c.crashes) continue;
-      if (c.state === "running" && c.restartCount < maxRestarts) {
-        crash(sim, c);
-        changed = true;
-      } else if (c.state === "waiting" && c.restartCount < maxRestarts) {
-        c.state = "running";
-        c.startedAt = nowIso();
-        changed = true;
-      }
+      if (!c.crashes || c.local || c.restartCount >= maxRestarts) continue;
+      if (c.state.kind === "running") crash(c, terminate(c));
+      else if (c.state.kind === "waiting" && c.state.reason === "CrashLoopBackOff") start(c);
+      else continue;
+      changed = true;
     }
     if (changed) void pushStatus(sim);
   }
 
-  async function runLocally(sim: PodSim, pod: V1Pod): Promise<void> {
-    const spec = pod.spec?.containers[0];
-    const c = sim.containers[0];
-    if (!spec || !c) return;
-    const argv = [...(spec.command ?? []), ...(spec.args ?? [])];
-    const [command, ...args] =
-      argv[0] === "podmortem"
-        ? [
-            path.resolve(import.meta.dirname, "..", "..", "node_modules", ".bin", "node"),
-            path.resolve(import.meta.dirname, "..", "..", "bin", "podmortem.js"),
-            ...argv.slice(1),
-          ]
-        : argv;
-    const terminationLog = path.join(checkpointDir, `.termination-${sim.uid}`);
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      PODMORTEM_TERMINATION_LOG: terminationLog,
-      TERMINATION_MESSAGE_PATH: terminationLog,
-    };
-    for (const variable of spec.env ?? [])
-      if (variable.value !== undefined) env[variable.name] = variable.value;
-    // Like a kubelet, resolve Secret references before the process starts.
-    for (const source of spec.envFrom ?? []) {
-      const secretName = source.secretRef?.name;
-      if (!secretName) continue;
-      try {
-        const secret = await core.readNamespacedSecret({
-          name: secretName,
-          namespace: sim.namespace,
-        });
-        for (const [key, value] of Object.entries(secret.data ?? {})) {
-          env[key] = Buffer.from(value, "base64").toString("utf8");
-        }
-      } catch {
-        // a missing optional secret leaves the variables unset
-      }
+  /** Sets what each container does under the scenario, keeping counts, logs and last states. */
+  function applyScenario(sim: PodSim, scenario: Scenario): void {
+    applyScenarioStates(sim, scenario);
+    if (!sim.ticking && sim.containers.some((c) => c.crashes && !c.local)) {
+      sim.ticking = true;
+      sim.timers.push(setInterval(() => tick(sim), intervalMs));
     }
-    const child = spawn(command!, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    sim.process = child;
-    const output: Buffer[] = [];
-    child.stdout.on("data", (chunk: Buffer) => output.push(chunk));
-    child.stderr.on("data", (chunk: Buffer) => output.push(chunk));
-    child.once("exit", (code, signal) => {
-      void (async () => {
-        const message = await readFile(terminationLog, "utf8").catch(() => "");
-        c.logs.set(0, Buffer.concat(output));
-        c.current = {
-          exitCode: code ?? (signal ? 128 + 9 : 1),
-          reason: code === 0 ? "Completed" : "Error",
-          ...(message ? { message } : {}),
-          startedAt: c.startedAt,
-          finishedAt: nowIso(),
+  }
+
+  function applyScenarioStates(sim: PodSim, scenario: Scenario): void {
+    sim.scenario = scenario;
+    sim.evicted = scenario === "evicted";
+    const regular = sim.containers.filter((c) => c.kind === "regular");
+    const init = sim.containers.filter((c) => c.kind === "init");
+    for (const c of sim.containers) {
+      const index = (c.kind === "init" ? init : regular).indexOf(c);
+      c.crashes =
+        (c.kind === "regular" && (scenario === "crashloop" || scenario === "oomkilled")) ||
+        (c.kind === "regular" && scenario === "multi-container" && index === regular.length - 1) ||
+        (c.kind === "init" && scenario === "init-crash" && index === 0);
+      c.exitCode = scenario === "oomkilled" ? 137 : 1;
+      c.reason = scenario === "oomkilled" ? "OOMKilled" : "Error";
+      if (c.local) continue;
+      if (c.kind === "init") {
+        if (c.crashes && !backingOff(c)) start(c);
+        if (!c.crashes)
+          c.state = {
+            kind: "terminated",
+            termination: terminate(c, { exitCode: 0, reason: "Completed" }),
+          };
+        continue;
+      }
+      if (scenario === "imagepullbackoff")
+        c.state = {
+          kind: "waiting",
+          reason: "ImagePullBackOff",
+          message: `Back-off pulling image "${c.image}"`,
         };
-        c.state = "terminated";
-        sim.phase = code === 0 ? "Succeeded" : "Failed";
-        await pushStatus(sim);
-      })();
-    });
+      else if (scenario === "errimagepull")
+        c.state = {
+          kind: "waiting",
+          reason: "ErrImagePull",
+          message: `rpc error: code = NotFound desc = failed to pull and unpack image "${c.image}": not found`,
+        };
+      else if (scenario === "createcontainererror")
+        c.state = {
+          kind: "waiting",
+          reason: "CreateContainerError",
+          message: `failed to create containerd container: mount ${c.name}: no such file or directory`,
+        };
+      else if (scenario === "init-crash") c.state = { kind: "waiting", reason: "PodInitializing" };
+      else if (scenario === "evicted")
+        c.state = {
+          kind: "terminated",
+          termination: terminate(c, { exitCode: 137, reason: "Error", signal: 9 }),
+        };
+      else if (c.state.kind !== "running" && !(c.crashes && backingOff(c))) start(c);
+    }
+  }
+
+  async function runLocal(sim: PodSim, c: ContainerSim): Promise<void> {
+    start(c);
+    const instance = c.restartCount;
+    c.logs.set(instance, Buffer.alloc(0));
+    const append = (chunk: Buffer) => {
+      let log = Buffer.concat([c.logs.get(instance) ?? Buffer.alloc(0), chunk]);
+      if (log.length > LOCAL_LOG_MAX_BYTES) log = log.subarray(log.length - LOCAL_LOG_MAX_BYTES);
+      c.logs.set(instance, log);
+    };
+    try {
+      c.process = await startLocalContainer({
+        core,
+        pod: sim.pod,
+        podIP: sim.podIP,
+        container: c.spec,
+        workDir,
+        onOutput: append,
+        readOutput: () => c.logs.get(instance) ?? Buffer.alloc(0),
+      });
+    } catch (error) {
+      c.state = {
+        kind: "waiting",
+        reason: "CreateContainerError",
+        message: (error as Error).message,
+      };
+      void pushStatus(sim);
+      return;
+    }
+    // Deleted while its environment was being resolved: stopPod saw no process to stop.
+    if (sim.stopped) await c.process.stop(STOP_GRACE_MS);
+    void pushStatus(sim);
+    void c.process.exited.then((exit) => onLocalExit(sim, c, exit));
+  }
+
+  function onLocalExit(sim: PodSim, c: ContainerSim, exit: LocalExit): void {
+    c.process = undefined;
+    if (sim.stopped) return;
+    const termination = terminate(c, exit);
+    const policy = sim.pod.spec?.restartPolicy ?? "Always";
+    const final =
+      sim.deadlineExceeded ||
+      policy === "Never" ||
+      (policy === "OnFailure" && exit.exitCode === 0) ||
+      c.restartCount >= maxRestarts;
+    if (final) c.state = { kind: "terminated", termination };
+    else {
+      crash(c, termination);
+      const timer = setTimeout(() => void runLocal(sim, c), intervalMs);
+      sim.timers.push(timer);
+    }
+    void pushStatus(sim);
   }
 
   function startPod(pod: V1Pod): void {
     const namespace = pod.metadata!.namespace!;
     const name = pod.metadata!.name!;
-    const scenario = scenarioOf(pod, options);
-    const startedAt = nowIso();
-    const regular = pod.spec?.containers ?? [];
-    const init = pod.spec?.initContainers ?? [];
-    const make = (
-      spec: { name: string; image?: string },
-      kind: "init" | "regular",
-      index: number,
-    ): ContainerSim => {
-      const crashes =
-        (kind === "regular" && ["crashloop", "oomkilled"].includes(scenario)) ||
-        (kind === "regular" && scenario === "multi-container" && index === regular.length - 1) ||
-        (kind === "init" && scenario === "init-crash" && index === 0);
-      const oom = scenario === "oomkilled";
-      let state: ContainerSim["state"] = "running";
-      if (scenario === "imagepullbackoff") state = "pulling";
-      if (scenario === "createcontainererror") state = "createerror";
-      if (kind === "init" && !crashes) state = "terminated";
-      return {
-        name: spec.name,
-        image: spec.image ?? "",
-        kind,
-        crashes,
-        exitCode: oom ? 137 : 1,
-        reason: oom ? "OOMKilled" : "Error",
-        restartCount: 0,
-        state,
-        startedAt,
-        last: undefined,
-        current:
-          kind === "init" && !crashes
-            ? { exitCode: 0, reason: "Completed", startedAt, finishedAt: startedAt }
-            : undefined,
-        logs: new Map(),
-      };
-    };
+    const runAllLocally = pod.metadata?.annotations?.[RUN_ANNOTATION] === "local";
+    const startTime = nowIso();
+    const make = (spec: V1Container, kind: "init" | "regular"): ContainerSim => ({
+      spec,
+      name: spec.name,
+      image: spec.image ?? "",
+      kind,
+      local: kind === "regular" && (runAllLocally || spec.image === localImage),
+      crashes: false,
+      exitCode: 1,
+      reason: "Error",
+      restartCount: 0,
+      state: { kind: "waiting", reason: "ContainerCreating" },
+      startedAt: startTime,
+      last: undefined,
+      logs: new Map(),
+    });
+    nextPodIP += 1;
     const sim: PodSim = {
+      pod,
       namespace,
       name,
       uid: pod.metadata!.uid!,
-      node: pod.spec!.nodeName!,
-      scenario,
+      podIP: `10.1.${Math.floor(nextPodIP / 250) % 250}.${(nextPodIP % 250) + 2}`,
+      startTime,
+      scenario: "healthy",
       containers: [
-        ...init.map((c, i) => make(c, "init", i)),
-        ...regular.map((c, i) => make(c, "regular", i)),
+        ...(pod.spec?.initContainers ?? []).map((c) => make(c, "init")),
+        ...(pod.spec?.containers ?? []).map((c) => make(c, "regular")),
       ],
-      phase: scenario === "init-crash" ? "Pending" : "Running",
+      evicted: false,
+      deadlineExceeded: false,
+      conditionsSince: new Map(),
+      timers: [],
+      ticking: false,
       updates: Promise.resolve(),
       stopped: false,
     };
-    if (scenario === "init-crash")
-      for (const c of sim.containers) if (c.kind === "regular") c.state = "initializing";
-    if (scenario === "evicted") {
-      sim.phase = "Failed";
-      sim.reason = "Evicted";
-      sim.message =
-        "The node was low on resource: memory. Container app was using 1Gi, which exceeds its request of 0.";
-      for (const c of sim.containers) {
-        c.state = "terminated";
-        c.current = { exitCode: 137, reason: "Error", startedAt, finishedAt: nowIso() };
-      }
-    }
+    const annotated = pod.metadata?.annotations?.[SCENARIO_ANNOTATION];
+    applyScenario(
+      sim,
+      options.scenarioFor?.(pod) ?? (isScenario(annotated) ? annotated : "healthy"),
+    );
     sims.set(key(namespace, name), sim);
-    const local = regular.some((c) => c.image === localImage);
+    const deadlineS = pod.spec?.activeDeadlineSeconds;
+    if (deadlineS) sim.timers.push(setTimeout(() => void exceedDeadline(sim), deadlineS * 1000));
     void pushStatus(sim);
-    if (local) void runLocally(sim, pod);
-    else if (sim.containers.some((c) => c.crashes))
-      sim.timer = setInterval(() => tick(sim), intervalMs);
+    for (const c of sim.containers) if (c.local) void runLocal(sim, c);
   }
 
-  function stopPod(namespace: string, name: string): void {
+  async function exceedDeadline(sim: PodSim): Promise<void> {
+    if (phaseOf(sim) === "Succeeded" || phaseOf(sim) === "Failed") return;
+    sim.deadlineExceeded = true;
+    for (const timer of sim.timers) clearTimeout(timer);
+    for (const c of sim.containers)
+      if (!c.local && c.state.kind === "running")
+        c.state = { kind: "terminated", termination: terminate(c, { exitCode: 137, signal: 9 }) };
+    await stopProcesses(sim);
+    void pushStatus(sim);
+  }
+
+  async function stopProcesses(sim: PodSim): Promise<void> {
+    await Promise.all(
+      sim.containers.flatMap((c) => (c.process ? [c.process.stop(STOP_GRACE_MS)] : [])),
+    );
+  }
+
+  async function stopPod(namespace: string, name: string): Promise<void> {
     const sim = sims.get(key(namespace, name));
     if (!sim) return;
     sim.stopped = true;
-    clearInterval(sim.timer);
-    sim.process?.kill("SIGKILL");
     sims.delete(key(namespace, name));
+    for (const timer of sim.timers) clearTimeout(timer);
+    await stopProcesses(sim);
   }
 
-  const informer = makeInformer(kc, "/api/v1/pods", () => core.listPodForAllNamespaces());
-  const onPod = (pod: V1Pod) => {
+  function bind(namespace: string, name: string): void {
+    const node = options.nodes[nextNode++ % options.nodes.length]!;
+    core
+      .createNamespacedPodBinding({
+        name,
+        namespace,
+        body: { metadata: { name }, target: { apiVersion: "v1", kind: "Node", name: node } },
+      })
+      .catch(() => undefined);
+  }
+
+  function onPod(pod: V1Pod): void {
     const namespace = pod.metadata?.namespace;
     const name = pod.metadata?.name;
-    if (!namespace || !name) return;
-    const existing = sims.get(key(namespace, name));
-    if (existing && existing.uid !== pod.metadata?.uid) stopPod(namespace, name);
-    if (pod.metadata?.deletionTimestamp) {
-      stopPod(namespace, name);
-      // No real kubelet to finish the graceful deletion: finish it ourselves.
-      void core
-        .deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 })
-        .catch(() => undefined);
-      return;
-    }
+    if (!namespace || !name || disposed) return;
     if (!pod.spec?.nodeName) {
-      const node = options.nodes[nextNode++ % options.nodes.length]!;
-      void core
-        .createNamespacedPodBinding({
-          name,
-          namespace,
-          body: { metadata: { name }, target: { apiVersion: "v1", kind: "Node", name: node } },
-        })
-        .catch(() => undefined);
+      if (!pod.metadata?.deletionTimestamp) bind(namespace, name);
       return;
     }
     if (!options.nodes.includes(pod.spec.nodeName)) return;
+    const existing = sims.get(key(namespace, name));
+    if (existing && existing.uid !== pod.metadata?.uid) void stopPod(namespace, name);
+    if (pod.metadata?.deletionTimestamp) {
+      // No real kubelet finishes the graceful deletion: stop the processes, then finish it.
+      void stopPod(namespace, name).then(() =>
+        core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch(() => undefined),
+      );
+      return;
+    }
     if (!sims.has(key(namespace, name))) startPod(pod);
+  }
+
+  const informer = makeInformer(kc, "/api/v1/pods", () => core.listPodForAllNamespaces());
+  const guarded = (handler: (pod: V1Pod) => void) => (pod: V1Pod) => {
+    try {
+      handler(pod);
+    } catch {
+      // An informer handler that throws would take the test process down.
+    }
   };
-  informer.on("add", onPod);
-  informer.on("update", onPod);
-  informer.on("delete", (pod: V1Pod) =>
-    stopPod(pod.metadata?.namespace ?? "", pod.metadata?.name ?? ""),
+  informer.on("add", guarded(onPod));
+  informer.on("update", guarded(onPod));
+  informer.on(
+    "delete",
+    guarded((pod) => {
+      const existing = sims.get(key(pod.metadata?.namespace ?? "", pod.metadata?.name ?? ""));
+      if (existing && existing.uid === pod.metadata?.uid)
+        void stopPod(existing.namespace, existing.name);
+    }),
   );
+  // ListWatch stops on any error (an API server restart, say): start it again, as a kubelet would.
+  let restartTimer: NodeJS.Timeout | undefined;
   informer.on("error", () => {
-    setTimeout(() => void informer.start().catch(() => undefined), 1000).unref();
+    if (disposed) return;
+    restartTimer = setTimeout(() => {
+      if (!disposed) informer.start().catch(() => undefined);
+    }, 1000);
   });
   await informer.start();
 
-  const find = (namespace: string, pod: string, container: string) => {
-    const sim = sims.get(key(namespace, pod));
-    const c = sim?.containers.find((candidate) => candidate.name === container);
-    if (!sim || !c)
-      throw new Error(`the fake kubelet runs no container ${namespace}/${pod}/${container}`);
-    return { sim, c };
-  };
-
   return {
-    port,
+    port: server.port,
     nodes: options.nodes,
     checkpointDir,
     previousLog(namespace, pod, container) {
       const { sim, c } = find(namespace, pod, container);
-      return instanceLog(sim, c, c.restartCount - 1);
+      if (!c.last) throw new Error(`${namespace}/${pod}/${container} has not terminated yet`);
+      return instanceLog(sim, c, c.last.instance);
     },
     currentLog(namespace, pod, container) {
       const { sim, c } = find(namespace, pod, container);
-      return instanceLog(sim, c, c.restartCount);
+      const instance = c.state.kind === "waiting" && c.last ? c.last.instance : c.restartCount;
+      return instanceLog(sim, c, instance);
     },
     setLog(namespace, pod, container, logs) {
       const { c } = find(namespace, pod, container);
-      if (logs.previous !== undefined) c.logs.set(c.restartCount - 1, Buffer.from(logs.previous));
+      if (logs.previous !== undefined)
+        c.logs.set(c.last?.instance ?? c.restartCount - 1, Buffer.from(logs.previous));
       if (logs.current !== undefined) c.logs.set(c.restartCount, Buffer.from(logs.current));
     },
     async crashNow(namespace, pod, container, termination) {
       const { sim, c } = find(namespace, pod, container);
-      crash(sim, c, termination);
+      if (c.process) {
+        await c.process.stop(STOP_GRACE_MS);
+        await pushStatus(sim);
+        return;
+      }
+      crash(c, terminate(c, termination));
+      await pushStatus(sim);
+    },
+    async setScenario(namespace, pod, scenario) {
+      const sim = findPod(namespace, pod);
+      applyScenario(sim, scenario);
       await pushStatus(sim);
     },
     restartCount: (namespace, pod, container) => find(namespace, pod, container).c.restartCount,
     async runNow(namespace, pod, container) {
       const { sim, c } = find(namespace, pod, container);
-      c.state = "running";
-      c.startedAt = nowIso();
+      start(c);
       await pushStatus(sim);
     },
-    checkpointRequests: () => checkpoints,
+    checkpointRequests: () => server.checkpointRequests(),
     async settle() {
       await Promise.all([...sims.values()].map((sim) => sim.updates));
     },
     async [Symbol.asyncDispose]() {
+      disposed = true;
+      clearTimeout(restartTimer);
       await informer.stop();
-      for (const sim of [...sims.values()]) stopPod(sim.namespace, sim.name);
-      await new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      });
+      await Promise.all([...sims.values()].map((sim) => stopPod(sim.namespace, sim.name)));
+      await server.close();
+      await rm(workDir, { recursive: true, force: true });
       if (!options.checkpointDir) await rm(checkpointDir, { recursive: true, force: true });
     },
   };
+}
+
+async function registerNode(core: CoreV1Api, node: string, port: number): Promise<void> {
+  await core
+    .createNode({
+      body: {
+        metadata: {
+          name: node,
+          labels: {
+            "kubernetes.io/hostname": node,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+          },
+        },
+      },
+    })
+    .catch((error: unknown) => {
+      if ((error as { code?: number }).code !== 409) throw error;
+    });
+  const now = new Date();
+  await core.patchNodeStatus(
+    {
+      name: node,
+      body: {
+        status: {
+          addresses: [
+            { type: "InternalIP", address: "127.0.0.1" },
+            { type: "Hostname", address: node },
+          ],
+          daemonEndpoints: { kubeletEndpoint: { Port: port } },
+          // Once is enough: the controller manager runs without the node lifecycle controller.
+          conditions: [
+            {
+              type: "Ready",
+              status: "True",
+              reason: "KubeletReady",
+              message: "fake kubelet is posting ready status",
+              lastHeartbeatTime: now,
+              lastTransitionTime: now,
+            },
+          ],
+          capacity: { cpu: "8", memory: "32Gi", pods: "110" },
+          allocatable: { cpu: "8", memory: "32Gi", pods: "110" },
+          nodeInfo: {
+            architecture: "amd64",
+            bootID: "",
+            containerRuntimeVersion: "containerd://fake",
+            kernelVersion: os.release(),
+            kubeProxyVersion: "",
+            kubeletVersion: "v1.20.2",
+            machineID: "",
+            operatingSystem: "linux",
+            osImage: "fake-kubelet",
+            systemUUID: "",
+          },
+        },
+      },
+    },
+    setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+  );
 }

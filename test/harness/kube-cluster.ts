@@ -1,24 +1,28 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { existsSync, writeFileSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Agent, fetch } from "undici";
 
-import { generateCertificates } from "./certs.ts";
-import { freePort } from "./ports.ts";
+import { generateClusterCertificates } from "./kube-certs.ts";
+import { freePorts } from "./ports.ts";
 import { startProcess, waitFor, type ManagedProcess } from "./processes.ts";
 
 export type KubeCluster = AsyncDisposable & {
+  /** https://127.0.0.1:<port> */
   server: string;
   caPem: string;
   caFile: string;
-  /** A serving certificate for 127.0.0.1 signed by the cluster CA, for fake node servers. */
+  /** A certificate for 127.0.0.1 signed by the cluster CA, for fake node servers. */
   serverCertFile: string;
   serverKeyFile: string;
+  /** Group system:masters. */
   adminToken: string;
+  /** User "restricted": authenticated, no other group, no role. */
   restrictedToken: string;
+  /** Admin kubeconfig file, current context set. */
   kubeconfigPath: string;
   tempDir: string;
   startupMs: number;
@@ -26,26 +30,69 @@ export type KubeCluster = AsyncDisposable & {
   kubeConfigForToken(token: string): KubeConfig;
   /** Writes a kubeconfig file for another identity, for processes started by a test. */
   writeKubeconfig(token: string, name: string): string;
+  /** Stops the kube-apiserver (SIGTERM) and starts it again on the same port and etcd. */
   restartApiServer(): Promise<void>;
 };
 
 const REPO_ROOT = path.resolve(import.meta.dirname, "..", "..");
+const READY_TIMEOUT_MS = 90_000;
+// A 1.20 API server that got SIGTERM stops listening at once but then waits for open watches,
+// which it never ends itself, up to its 60 s shutdown timeout: past a short grace, SIGKILL.
+const STOP_GRACE_MS = 1500;
 
-export function resolveKubebuilderAssets(): string {
+// The API server builds one OpenAPI document of every served group version before it serves;
+// on a busy 2-core machine that is seconds. These versions all have a v1 twin that podmortem uses,
+// so turning them off halves that step. batch/v1beta1 stays: 1.20 serves CronJobs only there.
+const UNUSED_API_VERSIONS = [
+  "admissionregistration.k8s.io/v1beta1",
+  "apiregistration.k8s.io/v1beta1",
+  "authentication.k8s.io/v1beta1",
+  "authorization.k8s.io/v1beta1",
+  "autoscaling/v2beta1",
+  "certificates.k8s.io/v1beta1",
+  "coordination.k8s.io/v1beta1",
+  "events.k8s.io/v1beta1",
+  "extensions/v1beta1",
+  "flowcontrol.apiserver.k8s.io/v1beta1",
+  "networking.k8s.io/v1beta1",
+  "rbac.authorization.k8s.io/v1beta1",
+  "scheduling.k8s.io/v1beta1",
+  "storage.k8s.io/v1beta1",
+];
+
+// What needs a cloud, a node CIDR or real kubelets, or only signs certificates: off, so the
+// manager starts quickly and never taints the fake kubelet's nodes for a missed heartbeat.
+const DISABLED_CONTROLLERS = [
+  "nodelifecycle",
+  "nodeipam",
+  "cloud-node-lifecycle",
+  "service",
+  "route",
+  "attachdetach",
+  "persistentvolume-binder",
+  "persistentvolume-expander",
+  "ttl",
+  "bootstrapsigner",
+  "tokencleaner",
+  "csrsigning",
+  "csrapproving",
+  "csrcleaner",
+];
+
+export function resolveKubebuilderAssets(binaries: string[] = ["etcd", "kube-apiserver"]): string {
   const fromEnv = process.env.KUBEBUILDER_ASSETS;
-  const candidates = [
-    fromEnv,
-    path.resolve(REPO_ROOT, "..", "shared", "kubebuilder-assets"),
-  ].filter((dir): dir is string => Boolean(dir));
-  for (const dir of candidates) {
-    if (existsSync(path.join(dir, "kube-apiserver")) && existsSync(path.join(dir, "etcd")))
-      return dir;
-  }
+  const fallback = path.resolve(REPO_ROOT, "..", "shared", "kubebuilder-assets");
+  const dir = fromEnv || fallback;
+  const missing = binaries.filter((binary) => !existsSync(path.join(dir, binary)));
+  if (missing.length === 0) return dir;
   throw new Error(
-    "the cluster tests need a real etcd and kube-apiserver: set KUBEBUILDER_ASSETS to a folder " +
-      "holding etcd, kube-apiserver and kube-controller-manager (the envtest convention, e.g. " +
-      "`export KUBEBUILDER_ASSETS=$(setup-envtest use -p path)`, or ../shared/kubebuilder-assets " +
-      `beside the repository)${fromEnv ? `; ${fromEnv} does not hold them` : ""}`,
+    `the cluster tests need ${binaries.join(", ")} (Kubernetes 1.20 control plane): ` +
+      (fromEnv
+        ? `KUBEBUILDER_ASSETS=${fromEnv} lacks ${missing.join(", ")}. `
+        : `KUBEBUILDER_ASSETS is unset and ${fallback} lacks ${missing.join(", ")}. `) +
+      "Point it at the folder that holds them, e.g. " +
+      "`export KUBEBUILDER_ASSETS=$(realpath ../shared/kubebuilder-assets)` from the repository, " +
+      "or `export KUBEBUILDER_ASSETS=$(setup-envtest use 1.20.2 -p path)`.",
   );
 }
 
@@ -54,17 +101,23 @@ function kubeconfigYaml(server: string, caFile: string, token: string, user: str
     "apiVersion: v1",
     "kind: Config",
     "clusters:",
-    `- name: test`,
+    "- name: test",
     `  cluster: { server: "${server}", certificate-authority: "${caFile}" }`,
     "users:",
     `- name: ${user}`,
     `  user: { token: "${token}" }`,
     "contexts:",
-    `- name: test`,
+    "- name: test",
     `  context: { cluster: test, user: ${user} }`,
     "current-context: test",
     "",
   ].join("\n");
+}
+
+function tailOf(processes: ManagedProcess[]): string {
+  return processes
+    .map((proc) => `--- ${path.basename(proc.logFile)} (tail) ---\n${proc.tail(2000)}`)
+    .join("\n");
 }
 
 /** A real etcd and kube-apiserver (and optionally kube-controller-manager) on loopback. */
@@ -72,110 +125,125 @@ export async function startKubeCluster(
   options: { controllerManager?: boolean } = {},
 ): Promise<KubeCluster> {
   const started = Date.now();
-  const assets = resolveKubebuilderAssets();
+  const assets = resolveKubebuilderAssets(
+    options.controllerManager
+      ? ["etcd", "kube-apiserver", "kube-controller-manager"]
+      : ["etcd", "kube-apiserver"],
+  );
   const tempDir = await mkdtemp(path.join(os.tmpdir(), "podmortem-kube-"));
   const certDir = path.join(tempDir, "certs");
-  await mkdir(certDir);
-  const certs = generateCertificates(certDir);
-  const [etcdPort, etcdPeerPort, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [etcdPort, etcdPeerPort, apiPort] = (await freePorts(3)) as [number, number, number];
+  const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+  const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;
+  const server = `https://127.0.0.1:${apiPort}`;
   const adminToken = randomBytes(16).toString("hex");
   const restrictedToken = randomBytes(16).toString("hex");
   const tokensFile = path.join(tempDir, "tokens.csv");
-  writeFileSync(
-    tokensFile,
-    `${adminToken},admin,admin-uid,"system:masters"\n${restrictedToken},restricted,restricted-uid\n`,
-  );
-  const server = `https://127.0.0.1:${apiPort}`;
-  const caPem = readFileSync(certs.caCert, "utf8");
-  const dispatcher = new Agent({ connect: { ca: caPem } });
-  const processes: ManagedProcess[] = [];
+  const kubeconfigPath = path.join(tempDir, "admin.kubeconfig");
 
-  const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+  // etcd needs no certificate: it starts while openssl works.
   const etcd = startProcess(
     path.join(assets, "etcd"),
     [
-      "--name",
-      "t",
-      "--data-dir",
-      path.join(tempDir, "etcd"),
-      "--listen-client-urls",
-      etcdUrl,
-      "--advertise-client-urls",
-      etcdUrl,
-      "--listen-peer-urls",
-      `http://127.0.0.1:${etcdPeerPort}`,
-      "--initial-advertise-peer-urls",
-      `http://127.0.0.1:${etcdPeerPort}`,
-      "--initial-cluster",
-      `t=http://127.0.0.1:${etcdPeerPort}`,
+      "--name=t",
+      `--data-dir=${path.join(tempDir, "etcd")}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=t=${peerUrl}`,
       "--unsafe-no-fsync",
     ],
     { logFile: path.join(tempDir, "etcd.log") },
   );
-  processes.push(etcd);
-
   let apiServer: ManagedProcess | undefined;
-  async function startApiServer(): Promise<void> {
-    apiServer = startProcess(
-      path.join(assets, "kube-apiserver"),
-      [
-        `--etcd-servers=${etcdUrl}`,
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
-        `--secure-port=${apiPort}`,
-        "--insecure-port=0",
-        `--tls-cert-file=${certs.serverCert}`,
-        `--tls-private-key-file=${certs.serverKey}`,
-        `--client-ca-file=${certs.caCert}`,
-        `--token-auth-file=${tokensFile}`,
-        "--authorization-mode=RBAC",
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        `--service-account-key-file=${certs.saPublicKey}`,
-        `--service-account-signing-key-file=${certs.saPrivateKey}`,
-        "--service-cluster-ip-range=10.0.0.0/24",
-        "--endpoint-reconciler-type=none",
-        "--disable-admission-plugins=ServiceAccount",
-        "--allow-privileged=true",
-        "--profiling=false",
-        "--kubelet-preferred-address-types=InternalIP",
-        `--kubelet-client-certificate=${certs.serverCert}`,
-        `--kubelet-client-key=${certs.serverKey}`,
-        `--cert-dir=${certDir}`,
-      ],
-      { logFile: path.join(tempDir, "kube-apiserver.log") },
-    );
-    const current = apiServer;
-    await waitFor(
-      "kube-apiserver",
-      async () => {
-        const response = await fetch(`${server}/readyz`, {
-          headers: { authorization: `Bearer ${adminToken}` },
-          dispatcher,
-          signal: AbortSignal.timeout(2000),
-        });
-        return response.ok;
-      },
-      { timeoutMs: 90_000, process: current },
-    );
+  let controllerManager: ManagedProcess | undefined;
+  let dispatcher: Agent | undefined;
+
+  async function stopAll(signal: NodeJS.Signals): Promise<void> {
+    await Promise.all([
+      controllerManager?.stop(signal, STOP_GRACE_MS),
+      apiServer?.stop(signal, STOP_GRACE_MS),
+    ]);
+    await etcd.stop(signal, STOP_GRACE_MS);
+    await dispatcher?.close();
   }
 
-  const kubeconfigPath = path.join(tempDir, "admin.kubeconfig");
-  writeFileSync(kubeconfigPath, kubeconfigYaml(server, certs.caCert, adminToken, "admin"));
-  const writeKubeconfig = (token: string, name: string) => {
-    const file = path.join(tempDir, `${name}.kubeconfig`);
-    writeFileSync(file, kubeconfigYaml(server, certs.caCert, token, name));
-    return file;
-  };
-  const kubeConfigForToken = (token: string) => {
-    const kc = new KubeConfig();
-    kc.loadFromString(kubeconfigYaml(server, certs.caCert, token, "user"));
-    return kc;
-  };
-
   try {
+    await mkdir(certDir);
+    const certs = await generateClusterCertificates(certDir);
+    const caPem = await readFile(certs.caCert, "utf8");
+    await writeFile(
+      tokensFile,
+      `${adminToken},admin,admin-uid,"system:masters"\n${restrictedToken},restricted,restricted-uid\n`,
+      { mode: 0o600 },
+    );
+    await writeFile(kubeconfigPath, kubeconfigYaml(server, certs.caCert, adminToken, "admin"), {
+      mode: 0o600,
+    });
+    const readyDispatcher = new Agent({ connect: { ca: caPem } });
+    dispatcher = readyDispatcher;
+
+    const startApiServer = async (): Promise<void> => {
+      const proc = startProcess(
+        path.join(assets, "kube-apiserver"),
+        [
+          `--etcd-servers=${etcdUrl}`,
+          "--bind-address=127.0.0.1",
+          "--advertise-address=127.0.0.1",
+          `--secure-port=${apiPort}`,
+          "--insecure-port=0",
+          `--cert-dir=${certDir}`,
+          `--tls-cert-file=${certs.serverCert}`,
+          `--tls-private-key-file=${certs.serverKey}`,
+          `--client-ca-file=${certs.caCert}`,
+          `--token-auth-file=${tokensFile}`,
+          "--authorization-mode=RBAC",
+          "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+          `--service-account-key-file=${certs.saPublicKey}`,
+          `--service-account-signing-key-file=${certs.saPrivateKey}`,
+          "--service-cluster-ip-range=10.0.0.0/24",
+          "--endpoint-reconciler-type=none",
+          "--disable-admission-plugins=ServiceAccount",
+          "--allow-privileged=true",
+          "--profiling=false",
+          "--enable-priority-and-fairness=false",
+          `--runtime-config=${UNUSED_API_VERSIONS.map((version) => `${version}=false`).join(",")}`,
+          // pods/log and node proxy go to the fake kubelet at the Node's InternalIP and port;
+          // its certificate is not checked (no --kubelet-certificate-authority), ours is shown.
+          "--kubelet-preferred-address-types=InternalIP",
+          `--kubelet-client-certificate=${certs.serverCert}`,
+          `--kubelet-client-key=${certs.serverKey}`,
+        ],
+        { logFile: path.join(tempDir, "kube-apiserver.log") },
+      );
+      apiServer = proc;
+      try {
+        await waitFor(
+          "kube-apiserver",
+          async () => {
+            const response = await fetch(`${server}/readyz`, {
+              headers: { authorization: `Bearer ${adminToken}` },
+              dispatcher: readyDispatcher,
+              signal: AbortSignal.timeout(2000),
+            });
+            await response.body?.cancel();
+            return response.ok;
+          },
+          { timeoutMs: READY_TIMEOUT_MS, process: proc },
+        );
+      } catch (error) {
+        throw new Error(
+          `${(error as Error).message.split("\n")[0]}\n${tailOf([proc, etcd])}\nlogs in ${tempDir}`,
+          { cause: error },
+        );
+      }
+    };
+
     await startApiServer();
     if (options.controllerManager) {
-      const kcm = startProcess(
+      // Started once the API server is ready: it gives up when /healthz fails for 10 s.
+      controllerManager = startProcess(
         path.join(assets, "kube-controller-manager"),
         [
           `--kubeconfig=${kubeconfigPath}`,
@@ -185,44 +253,59 @@ export async function startKubeCluster(
           `--service-account-private-key-file=${certs.saPrivateKey}`,
           `--root-ca-file=${certs.caCert}`,
           "--use-service-account-credentials=false",
-          "--controllers=*,-nodelifecycle,-nodeipam,-cloud-node-lifecycle,-service,-route,-attachdetach,-persistentvolume-binder,-persistentvolume-expander,-pvc-protection,-pv-protection,-ttl,-bootstrapsigner,-tokencleaner,-csrsigning,-csrapproving,-csrcleaner",
+          `--controllers=*,${DISABLED_CONTROLLERS.map((name) => `-${name}`).join(",")}`,
           "--concurrent-deployment-syncs=10",
           "--concurrent-replicaset-syncs=10",
+          "--concurrent-gc-syncs=10",
         ],
         { logFile: path.join(tempDir, "kube-controller-manager.log") },
       );
-      processes.push(kcm);
     }
+
+    const kubeConfigForToken = (token: string) => {
+      const kc = new KubeConfig();
+      kc.loadFromString(kubeconfigYaml(server, certs.caCert, token, "user"));
+      return kc;
+    };
+    let restarting: Promise<void> | undefined;
+    return {
+      server,
+      caPem,
+      caFile: certs.caCert,
+      serverCertFile: certs.serverCert,
+      serverKeyFile: certs.serverKey,
+      adminToken,
+      restrictedToken,
+      kubeconfigPath,
+      tempDir,
+      startupMs: Date.now() - started,
+      kubeConfig: () => kubeConfigForToken(adminToken),
+      kubeConfigForToken,
+      writeKubeconfig(token, name) {
+        const file = path.join(tempDir, `${name}.kubeconfig`);
+        writeFileSync(file, kubeconfigYaml(server, certs.caCert, token, name), { mode: 0o600 });
+        return file;
+      },
+      restartApiServer() {
+        restarting ??= (async () => {
+          try {
+            await apiServer?.stop("SIGTERM", STOP_GRACE_MS);
+            await startApiServer();
+          } finally {
+            restarting = undefined;
+          }
+        })();
+        return restarting;
+      },
+      async [Symbol.asyncDispose]() {
+        await restarting?.catch(() => undefined);
+        await stopAll("SIGTERM");
+        await rm(tempDir, { recursive: true, force: true });
+      },
+    };
   } catch (error) {
-    await apiServer?.stop("SIGKILL");
-    for (const proc of processes.reverse()) await proc.stop("SIGKILL");
+    await stopAll("SIGKILL");
     await rm(tempDir, { recursive: true, force: true });
     throw error;
   }
-
-  return {
-    server,
-    caPem,
-    caFile: certs.caCert,
-    serverCertFile: certs.serverCert,
-    serverKeyFile: certs.serverKey,
-    adminToken,
-    restrictedToken,
-    kubeconfigPath,
-    tempDir,
-    startupMs: Date.now() - started,
-    kubeConfig: () => kubeConfigForToken(adminToken),
-    kubeConfigForToken,
-    writeKubeconfig,
-    async restartApiServer() {
-      await apiServer?.stop("SIGTERM", 5000);
-      await startApiServer();
-    },
-    async [Symbol.asyncDispose]() {
-      await apiServer?.stop("SIGTERM", 3000);
-      for (const proc of [...processes].reverse()) await proc.stop("SIGTERM", 3000);
-      await dispatcher.close();
-      await rm(tempDir, { recursive: true, force: true });
-    },
-  };
 }

@@ -225,4 +225,41 @@ describe("notifications", () => {
     expect(failed.detail.sink).toBe("gone");
     expect(failed.detail.result).toContain("no-such-secret");
   });
+
+  it("keeps retrying a delivery across a restart of the workflows endpoint and of restate-server, and delivers it once", async () => {
+    const link = createRestateLink({
+      ingressUrl: restate.ingressUrl,
+      authToken: undefined,
+      requestTimeoutMs: 5000,
+    });
+    webhookFailuresLeft = 1_000_000;
+    const event = makePodEvent({
+      cluster: CLUSTER,
+      namespace: "billing",
+      pod: "invoice-1",
+      podUID: "r1",
+      workload: { kind: "Deployment", name: "invoice" },
+    });
+    const forThisPod = (r: Received) => r.path === "/webhook" && r.body.includes('"invoice-1"');
+    await link.sendBatch([event]);
+    await eventually(
+      async () => expect(received.filter(forThisPod).length).toBeGreaterThan(0),
+      60_000,
+    );
+
+    await restate.stopEndpoint();
+    await restate.restartServer();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await restate.startEndpoint();
+    webhookFailuresLeft = 0;
+
+    await eventually(async () => {
+      expect(received.filter((r) => forThisPod(r) && r.status === 200)).toHaveLength(1);
+    }, 90_000);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const accepted = received.filter((r) => forThisPod(r) && r.status === 200);
+    expect(accepted).toHaveLength(1);
+    const attempts = received.filter(forThisPod);
+    expect(new Set(attempts.map((r) => r.headers["x-podmortem-delivery"])).size).toBe(1);
+  });
 });
