@@ -1,6 +1,17 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+// The product (src, watcher, workflows, cli) never reaches into the tests or the simulated
+// cluster; only `podmortem dev --demo` (cli/dev) starts the simulation, and sim/ never imports test/.
+const noTest = {
+  group: ["**/test/**"],
+  message: "no product or simulation code imports test/",
+};
+const noSim = {
+  group: ["**/sim/**"],
+  message: "only cli/dev (the demo) imports the simulated cluster in sim/",
+};
+
 export default tseslint.config(
   { ignores: ["node_modules/", "dist/", ".data/", "coverage/", "bin/", "*.config.js"] },
   js.configs.recommended,
@@ -30,6 +41,8 @@ export default tseslint.config(
               group: ["**/watcher/**", "**/workflows/**", "**/cli/**"],
               message: "src imports neither watcher, workflows nor cli",
             },
+            noTest,
+            noSim,
           ],
         },
       ],
@@ -52,6 +65,8 @@ export default tseslint.config(
               group: ["@restatedev/restate-sdk", "@restatedev/restate-sdk/*"],
               message: "the watcher talks to Restate through @restatedev/restate-sdk-clients",
             },
+            noTest,
+            noSim,
           ],
         },
       ],
@@ -62,12 +77,40 @@ export default tseslint.config(
     rules: {
       "no-restricted-imports": [
         "error",
-        { patterns: [{ group: ["**/watcher/**"], message: "workflows never import the watcher" }] },
+        {
+          patterns: [
+            { group: ["**/watcher/**"], message: "workflows never import the watcher" },
+            noTest,
+            noSim,
+          ],
+        },
       ],
     },
   },
   {
-    files: ["test/**/*.ts", "cli/**/*.ts"],
+    files: ["cli/**/*.ts"],
+    ignores: ["cli/dev/**"],
+    rules: { "no-restricted-imports": ["error", { patterns: [noTest, noSim] }] },
+  },
+  {
+    files: ["cli/dev/**/*.ts", "sim/**/*.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [noTest] }] },
+  },
+  {
+    // An import by computed string is invisible to tsc and to the rules above.
+    files: ["src/**/*.ts", "watcher/**/*.ts", "workflows/**/*.ts", "cli/**/*.ts", "sim/**/*.ts"],
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "ImportExpression[source.type!='Literal']",
+          message: "import modules by a literal path, never a computed string",
+        },
+      ],
+    },
+  },
+  {
+    files: ["test/**/*.ts", "cli/**/*.ts", "sim/**/*.ts"],
     rules: {
       "no-console": "off",
       "@typescript-eslint/no-non-null-assertion": "off",

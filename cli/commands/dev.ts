@@ -64,7 +64,17 @@ export const devCommand: Command = {
     try {
       let kubeconfigPath: string;
       if (values.demo) {
-        const { startDemoCluster } = await import("../dev/demo-cluster.ts");
+        const { startDemoCluster } = await import("../dev/demo-cluster.ts").catch(
+          (error: unknown) => {
+            if ((error as { code?: string }).code !== "ERR_MODULE_NOT_FOUND") throw error;
+            // The image ships the product only; the simulated cluster (sim/) is in the repository.
+            throw new PodmortemError(
+              "PREREQUISITE_MISSING",
+              "the demo cluster (sim/) is not part of this installation: run the demo from a clone of the repository",
+              { cause: error },
+            );
+          },
+        );
         const demo = await startDemoCluster(path.join(dataDir, "demo-cluster"));
         teardown.push(demo.stop);
         kubeconfigPath = demo.kubeconfigPath;

@@ -1,26 +1,19 @@
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
 
 import { PodmortemError } from "../../src/errors.ts";
-import type { startFakeKubelet as StartFakeKubelet } from "../../test/harness/fake-kubelet.ts";
-import type { startKubeCluster as StartKubeCluster } from "../../test/harness/kube-cluster.ts";
+import { startFakeKubelet } from "../../sim/fake-kubelet.ts";
+import { startKubeCluster } from "../../sim/kube-cluster.ts";
 
 export type DemoCluster = { server: string; kubeconfigPath: string; stop(): Promise<void> };
 
 const DEMO_NAMESPACE = "demo";
 
 /**
- * The test harness's real control plane and fake kubelet, with a Deployment that crash-loops,
- * one that runs out of memory and a healthy one, so a newcomer sees captures at once.
+ * The simulated cluster of sim/ (the tests use it too): a real control plane and the fake kubelet,
+ * with a Deployment that crash-loops, one that runs out of memory and a healthy one, so a newcomer
+ * sees captures at once.
  */
 export async function startDemoCluster(_dataDir: string): Promise<DemoCluster> {
-  // The harness lives with the tests; the demo is a development tool and may use it.
-  const harness = "../../test/harness/";
-  const { startKubeCluster } = (await import(`${harness}kube-cluster.ts`)) as {
-    startKubeCluster: typeof StartKubeCluster;
-  };
-  const { startFakeKubelet } = (await import(`${harness}fake-kubelet.ts`)) as {
-    startFakeKubelet: typeof StartFakeKubelet;
-  };
   let cluster;
   try {
     cluster = await startKubeCluster({ controllerManager: true });
