@@ -33,6 +33,9 @@ export type SupervisedWatchOptions = {
   requestTimeoutMs?: number;
 };
 
+/** A list whose continue token keeps expiring (a cluster compacting faster than we page). */
+const MAX_LIST_RESTARTS = 5;
+
 class GoneError extends Error {
   constructor() {
     super("410 Gone: the resourceVersion was compacted");
@@ -115,7 +118,8 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
     const uids = new Set<string>();
     let continueToken: string | undefined;
     let listVersion = "";
-    do {
+    let restarts = 0;
+    for (;;) {
       const url = collectionUrl();
       url.searchParams.set("limit", String(pageSize));
       if (continueToken) url.searchParams.set("continue", continueToken);
@@ -123,9 +127,19 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
         url,
         AbortSignal.any([stopping.signal, AbortSignal.timeout(requestTimeoutMs * 2)]),
       );
-      if (response.status === 410) {
-        // The continue token expired mid-list: start the list again.
+      if (response.status === 410 && continueToken !== undefined) {
+        // 410 Gone on a continue token: the snapshot it pages through was compacted. Page again
+        // from the start; what was delivered is delivered again, and onListed only sees a
+        // complete set, so no baseline is wiped by half a list.
         await response.body?.cancel();
+        restarts += 1;
+        if (restarts > MAX_LIST_RESTARTS) {
+          throw new HttpError(
+            410,
+            `listing ${options.path}: continue token expired ${restarts} times`,
+          );
+        }
+        log.info({ path: options.path, restarts }, "list continue token expired; paging again");
         continueToken = undefined;
         uids.clear();
         continue;
@@ -148,7 +162,8 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
       }
       continueToken = page.metadata?.continue || undefined;
       listVersion = page.metadata?.resourceVersion ?? listVersion;
-    } while (continueToken);
+      if (continueToken === undefined) break;
+    }
     try {
       options.handlers.onListed?.(uids);
     } catch (err) {
