@@ -9,6 +9,7 @@ import {
   type V1Lease,
 } from "@kubernetes/client-node";
 
+import { kubeHttpFor } from "../src/k8s/kube-http.ts";
 import { kubeStatusOf } from "../src/k8s/kube-errors.ts";
 import type { Logger } from "../src/logging.ts";
 
@@ -68,7 +69,7 @@ export function createLeaderElector(
   log: Logger,
   now: () => number = Date.now,
 ) {
-  const api = kc.makeApiClient(CoordinationV1Api);
+  const api = kubeHttpFor(kc).apiClient(CoordinationV1Api);
   const renewDeadlineMs = settings.renewDeadlineS * 1000;
   let leading = false;
   let stopped = false;

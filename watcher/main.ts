@@ -3,6 +3,7 @@ import { CoreV1Api, VersionApi } from "@kubernetes/client-node";
 import { loadWatcherConfig, type WatcherProcessConfig } from "../src/config/watcher-config.ts";
 import { startOpsServer } from "../src/http/ops-server.ts";
 import { loadKubeConfig } from "../src/k8s/client.ts";
+import { kubeHttpFor } from "../src/k8s/kube-http.ts";
 import { createLogger, type Logger } from "../src/logging.ts";
 import { pino } from "pino";
 import { PODMORTEM_VERSION } from "../src/version.ts";
@@ -41,8 +42,9 @@ export async function runWatcher(
     registry: metrics.registry,
     notReadyReason: () => (watcher.isReady() ? undefined : "pod watch is not running"),
   });
-  const kubeSystem = await kc.makeApiClient(CoreV1Api).readNamespace({ name: "kube-system" });
-  const version = await kc.makeApiClient(VersionApi).getCode();
+  const http = kubeHttpFor(kc);
+  const kubeSystem = await http.apiClient(CoreV1Api).readNamespace({ name: "kube-system" });
+  const version = await http.apiClient(VersionApi).getCode();
   await watcher.start({
     clusterUID: kubeSystem.metadata?.uid ?? "unknown",
     kubernetesVersion: version.gitVersion,
@@ -53,6 +55,7 @@ export async function runWatcher(
     async stop() {
       await watcher.stop();
       await ops.close();
+      await http.close();
     },
   };
 }

@@ -5,15 +5,17 @@ import {
   CustomObjectsApi,
   NetworkingV1Api,
   type KubeConfig,
-  type RequestContext,
 } from "@kubernetes/client-node";
 import type { Readable } from "node:stream";
 
+import { kubeHttpFor, type KubeHttp } from "./kube-http.ts";
 import { openPodLogStream, type LogRequest } from "./logs.ts";
 
 /** Everything the capture steps need of Kubernetes, behind one seam that tests can point anywhere. */
 export type KubeAccess = {
   kc: KubeConfig;
+  /** The one connection per endpoint every call below goes through. */
+  http: KubeHttp;
   core: CoreV1Api;
   apps: AppsV1Api;
   batch: BatchV1Api;
@@ -22,34 +24,16 @@ export type KubeAccess = {
   openLog(request: LogRequest): Promise<Readable>;
 };
 
-/**
- * client-node 2.x builds a new undici Agent for every call, so every call pays a TLS handshake
- * (a large share of a capture's CPU on a small node). After the first call this config hands out
- * one shared Agent: connections are kept alive and reused. Credentials are still applied per call
- * (bearer tokens are headers, read fresh); only the TLS settings of the first call are kept.
- */
-function shareDispatcher(kc: KubeConfig): KubeConfig {
-  const apply = kc.applySecurityAuthentication.bind(kc);
-  let shared: ReturnType<RequestContext["getDispatcher"]>;
-  kc.applySecurityAuthentication = async (context: RequestContext) => {
-    await apply(context);
-    const own = context.getDispatcher();
-    if (!own) return;
-    shared ??= own;
-    if (own !== shared) context.setDispatcher(shared);
-  };
-  return kc;
-}
-
-export function createKubeAccess(config: KubeConfig): KubeAccess {
-  const kc = shareDispatcher(config);
+export function createKubeAccess(kc: KubeConfig): KubeAccess {
+  const http = kubeHttpFor(kc);
   return {
     kc,
-    core: kc.makeApiClient(CoreV1Api),
-    apps: kc.makeApiClient(AppsV1Api),
-    batch: kc.makeApiClient(BatchV1Api),
-    networking: kc.makeApiClient(NetworkingV1Api),
-    custom: kc.makeApiClient(CustomObjectsApi),
+    http,
+    core: http.apiClient(CoreV1Api),
+    apps: http.apiClient(AppsV1Api),
+    batch: http.apiClient(BatchV1Api),
+    networking: http.apiClient(NetworkingV1Api),
+    custom: http.apiClient(CustomObjectsApi),
     openLog: (request) => openPodLogStream(kc, request),
   };
 }

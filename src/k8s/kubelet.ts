@@ -1,5 +1,4 @@
-import { ApiException, RequestContext } from "@kubernetes/client-node";
-import { Agent, fetch, type Dispatcher } from "undici";
+import { ApiException } from "@kubernetes/client-node";
 
 import type { KubeAccess } from "./kube-access.ts";
 
@@ -28,28 +27,22 @@ export async function checkpointContainer(
   if (!address) throw new ApiException(404, `node ${input.node} has no address`, "", {});
   const host = address.includes(":") ? `[${address}]` : address;
   const url = `https://${host}:${port}/checkpoint/${encodeURIComponent(input.namespace)}/${encodeURIComponent(input.pod)}/${encodeURIComponent(input.container)}?timeout=${input.timeoutS}`;
-  const context = new RequestContext(url, "POST");
-  await kube.kc.applySecurityAuthentication(context);
-  const dispatcher: Dispatcher | undefined = input.insecureSkipTlsVerify
-    ? new Agent({ connect: { rejectUnauthorized: false } })
-    : context.getDispatcher();
-  const response = await fetch(url, {
+  const response = await kube.http.requestKubelet(url, {
     method: "POST",
-    headers: context.getHeaders(),
-    ...(dispatcher ? { dispatcher } : {}),
-    signal: AbortSignal.timeout((input.timeoutS + 30) * 1000),
+    insecureSkipTlsVerify: input.insecureSkipTlsVerify === true,
+    timeoutMs: (input.timeoutS + 30) * 1000,
   });
-  const body = await response.text();
-  if (!response.ok) {
+  const body = await response.body.text();
+  if (response.statusCode >= 300) {
     const hint =
-      response.status === 404
+      response.statusCode === 404
         ? " (the ContainerCheckpoint feature gate is off, or the container is not running)"
-        : response.status === 403
+        : response.statusCode === 403
           ? " (RBAC: the workflows need nodes/checkpoint)"
           : "";
     throw new ApiException(
-      response.status,
-      `kubelet checkpoint answered ${response.status}${hint}: ${body.slice(0, 300)}`,
+      response.statusCode,
+      `kubelet checkpoint answered ${response.statusCode}${hint}: ${body.slice(0, 300)}`,
       body,
       {},
     );

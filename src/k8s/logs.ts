@@ -1,7 +1,7 @@
-import { ApiException, RequestContext, type KubeConfig } from "@kubernetes/client-node";
-import { Readable } from "node:stream";
-import type { ReadableStream } from "node:stream/web";
-import { fetch } from "undici";
+import { ApiException, type KubeConfig } from "@kubernetes/client-node";
+import type { Readable } from "node:stream";
+
+import { kubeHttpFor } from "./kube-http.ts";
 
 export type LogRequest = {
   namespace: string;
@@ -17,30 +17,26 @@ export type LogRequest = {
  * the status of a failed request; a Readable lets the evidence store hash the bytes as they pass.
  */
 export async function openPodLogStream(kc: KubeConfig, request: LogRequest): Promise<Readable> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error("the kubeconfig has no current cluster");
-  const url = new URL(
-    `${cluster.server}/api/v1/namespaces/${encodeURIComponent(request.namespace)}/pods/${encodeURIComponent(request.pod)}/log`,
-  );
-  url.searchParams.set("container", request.container);
-  url.searchParams.set("previous", String(request.previous));
-  if (request.tailLines !== undefined) url.searchParams.set("tailLines", String(request.tailLines));
-  if (request.limitBytes !== undefined)
-    url.searchParams.set("limitBytes", String(request.limitBytes));
-  const context = new RequestContext(url.toString(), "GET");
-  await kc.applySecurityAuthentication(context);
-  const response = await fetch(url, {
-    headers: context.getHeaders(),
-    dispatcher: context.getDispatcher(),
+  const path = `/api/v1/namespaces/${encodeURIComponent(request.namespace)}/pods/${encodeURIComponent(request.pod)}/log`;
+  const response = await kubeHttpFor(kc).request(path, {
+    query: {
+      container: request.container,
+      previous: request.previous,
+      tailLines: request.tailLines,
+      limitBytes: request.limitBytes,
+    },
+    // A log streams for as long as it is long; only a stalled one is cut.
+    timeoutMs: 0,
+    bodyTimeoutMs: 120_000,
   });
-  if (response.status !== 200 || !response.body) {
-    const body = await response.text();
+  if (response.statusCode !== 200) {
+    const body = await response.body.text();
     throw new ApiException(
-      response.status,
+      response.statusCode,
       `reading the log of ${request.pod}/${request.container}`,
       body,
       {},
     );
   }
-  return Readable.fromWeb(response.body as ReadableStream<Uint8Array>);
+  return response.body;
 }

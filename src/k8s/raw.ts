@@ -1,22 +1,10 @@
-import { ApiException, RequestContext, type KubeConfig } from "@kubernetes/client-node";
-import { fetch } from "undici";
+import type { KubeConfig } from "@kubernetes/client-node";
+
+import { kubeHttpFor } from "./kube-http.ts";
 
 /** A GET that returns the raw JSON (no class instances, no Date parsing); undefined on 404. */
 export async function getRaw(kc: KubeConfig, path: string, timeoutMs = 15_000): Promise<unknown> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error("the kubeconfig has no current cluster");
-  const url = `${cluster.server}${path}`;
-  const context = new RequestContext(url, "GET");
-  await kc.applySecurityAuthentication(context);
-  const response = await fetch(url, {
-    headers: context.getHeaders(),
-    dispatcher: context.getDispatcher(),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  if (response.status === 404) return undefined;
-  if (!response.ok)
-    throw new ApiException(response.status, `GET ${path}`, await response.text(), {});
-  return response.json();
+  return kubeHttpFor(kc).getJson(path, { timeoutMs });
 }
 
 const PLURALS: Record<string, string> = {

@@ -16,6 +16,7 @@ import { eventually } from "../harness/eventually.ts";
 import { startFakeKubelet, type FakeKubelet } from "../harness/fake-kubelet.ts";
 import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
 import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
+import { startTlsRelay, type TlsRelay } from "../harness/tls-relay.ts";
 import { incidentsFor, setConfig } from "./watcher-helpers.ts";
 
 const CLUSTER = "storm";
@@ -27,6 +28,7 @@ let restate: RestateHarness;
 let watcher: Watcher;
 let metrics: WatcherMetrics;
 let ingressRequests = 0;
+let relay: TlsRelay;
 
 beforeAll(async () => {
   cluster = await startKubeCluster({ controllerManager: true });
@@ -55,8 +57,10 @@ beforeAll(async () => {
     requestTimeoutMs: 10_000,
   });
   metrics = createWatcherMetrics();
+  // Every call of the watcher passes the relay, which counts the TLS sessions it accepts.
+  relay = await startTlsRelay(cluster);
   watcher = createWatcher({
-    kc: cluster.kubeConfig(),
+    kc: relay.kubeConfig(),
     link: {
       ...link,
       sendBatch: (events) => {
@@ -76,9 +80,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await watcher?.stop(2000);
   await restate?.[Symbol.asyncDispose]();
+  await relay?.[Symbol.asyncDispose]();
   await kubelet?.[Symbol.asyncDispose]();
   await cluster?.[Symbol.asyncDispose]();
 });
+
+const detected = async () =>
+  (await metrics.events.get()).values
+    .filter((v) => v.labels.type === "detected")
+    .reduce((sum, v) => sum + v.value, 0);
 
 describe("a crash storm", () => {
   it("of one Deployment's pods makes a handful of requests and one capture, every crash counted", async () => {
@@ -106,10 +116,6 @@ describe("a crash storm", () => {
           },
         },
       });
-    const detected = async () =>
-      (await metrics.events.get()).values
-        .filter((v) => v.labels.type === "detected")
-        .reduce((sum, v) => sum + v.value, 0);
     await eventually(async () => expect(await detected()).toBe(REPLICAS), 90_000, 500);
     const duringStorm = ingressRequests;
     expect(duringStorm).toBeGreaterThanOrEqual(1);
@@ -132,5 +138,50 @@ describe("a crash storm", () => {
       "SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = 'Capture' AND target_handler_name = 'run'",
     );
     expect(Number(captures[0]?.n)).toBe(1);
+  }, 180_000);
+
+  it("over many workloads costs the API server one TLS session, not one per owner lookup", async () => {
+    const WORKLOADS = 20;
+    const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+    const apps = cluster.kubeConfig().makeApiClient(AppsV1Api);
+    await core.createNamespace({ body: { metadata: { name: "wide" } } });
+    const sessionsBefore = relay.sessions;
+    const detectedBefore = await detected();
+    await Promise.all(
+      Array.from({ length: WORKLOADS }, (_, n) =>
+        apps.createNamespacedDeployment({
+          namespace: "wide",
+          body: {
+            metadata: { name: `service-${n}` },
+            spec: {
+              replicas: 1,
+              selector: { matchLabels: { app: `service-${n}` } },
+              template: {
+                metadata: {
+                  labels: { app: `service-${n}` },
+                  annotations: { "fake-kubelet/scenario": "crashloop" },
+                },
+                spec: { containers: [{ name: "app", image: "registry.example/service:1" }] },
+              },
+            },
+          },
+        }),
+      ),
+    );
+    // One incident per Deployment: each name was learned by looking up a ReplicaSet and then its
+    // Deployment, 2 × WORKLOADS owner lookups, all made while the storm ran.
+    const found = await eventually(async () => {
+      const incidents = await incidentsFor(restate, CLUSTER, "wide");
+      expect(incidents).toHaveLength(WORKLOADS);
+      return incidents;
+    }, 90_000);
+    expect(new Set(found.map((incident) => incident.lastEvent.workload.name)).size).toBe(WORKLOADS);
+    expect(found.every((incident) => incident.lastEvent.workload.kind === "Deployment")).toBe(true);
+    expect((await detected()) - detectedBefore).toBeGreaterThanOrEqual(WORKLOADS);
+    // The watch, the lists, the lookups and the lease all share one HTTP/2 connection.
+    expect(relay.sessions - sessionsBefore).toBeLessThanOrEqual(1);
+    expect(relay.sessions).toBeGreaterThanOrEqual(1);
+    expect(relay.sessions).toBeLessThanOrEqual(3);
+    expect(relay.protocols[0]).toBe("h2");
   }, 180_000);
 });

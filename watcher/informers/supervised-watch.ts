@@ -1,5 +1,6 @@
-import { RequestContext, type KubeConfig } from "@kubernetes/client-node";
-import { fetch } from "undici";
+import type { KubeConfig } from "@kubernetes/client-node";
+
+import { kubeHttpFor } from "../../src/k8s/kube-http.ts";
 
 import type { Logger } from "../../src/logging.ts";
 
@@ -96,20 +97,11 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
     }
   };
 
-  async function request(url: URL, signal: AbortSignal) {
-    const context = new RequestContext(url.toString(), "GET");
-    await options.kc.applySecurityAuthentication(context);
-    return fetch(url, {
-      headers: context.getHeaders(),
-      dispatcher: context.getDispatcher(),
-      signal,
-    });
-  }
+  const http = kubeHttpFor(options.kc);
+  const request = (url: URL, signal: AbortSignal) => http.fetch(url, { signal });
 
   function collectionUrl(): URL {
-    const server = options.kc.getCurrentCluster()?.server;
-    if (!server) throw new Error("the kubeconfig has no current cluster");
-    const url = new URL(`${server}${options.path}`);
+    const url = new URL(`${http.server}${options.path}`);
     if (options.labelSelector) url.searchParams.set("labelSelector", options.labelSelector);
     return url;
   }
