@@ -8,7 +8,7 @@ import { statusFingerprint, toSlimPod } from "./informers/slim-pod.ts";
 import type { WatcherMetrics } from "./metrics.ts";
 import type { Batcher } from "./pipeline/batcher.ts";
 import { Deduper } from "./pipeline/dedup.ts";
-import { detectFailures } from "./pipeline/detect.ts";
+import { detectFailures, terminatedInstance } from "./pipeline/detect.ts";
 import { MetadataCache } from "./pipeline/metadata-cache.ts";
 import type { OwnerResolver, Resolution } from "./pipeline/owner-resolver.ts";
 import { inferWorkload } from "./pipeline/workload.ts";
@@ -82,8 +82,10 @@ export function createPodPipeline(deps: {
 }) {
   const fingerprints = new Map<string, Map<string, string>>();
   const seen = new Set<string>();
-  // The newest terminated instance seen per failing container: a jump in restartCount means
-  // terminations happened while nobody could look (an API server outage), and they still count.
+  // The newest terminated instance seen per container, failing or not. A termination's event
+  // claims the instances between it and the last one seen as its own (`suppressed`): nobody saw
+  // them (an API server outage, a watcher that just started), yet the status proves they
+  // happened. The Incident bounds every claim by its own high-water mark of restartCount.
   const lastInstances = new Map<string, Map<string, number>>();
   const metadata = new MetadataCache(deps.config().metadataCache);
   const deduper = new Deduper(deps.config().dedup.cooldownS * 1000);
@@ -104,14 +106,28 @@ export function createPodPipeline(deps: {
 
   function unseenTerminations(
     uid: string,
-    event: Pick<PodEvent, "container" | "restartCount" | "finishedAt">,
+    event: Pick<PodEvent, "container" | "restartCount" | "exitCode">,
   ): number {
-    if (event.finishedAt === null) return 0;
-    let containers = lastInstances.get(uid);
-    if (!containers) lastInstances.set(uid, (containers = new Map<string, number>()));
-    const previous = containers.get(event.container);
-    containers.set(event.container, Math.max(previous ?? -1, event.restartCount));
-    return previous === undefined ? 0 : Math.max(0, event.restartCount - previous - 1);
+    if (event.exitCode === null) return 0;
+    const previous = lastInstances.get(uid)?.get(event.container) ?? -1;
+    return Math.max(0, event.restartCount - previous - 1);
+  }
+
+  function noteInstances(uid: string, pod: NonNullable<ReturnType<typeof toSlimPod>>): void {
+    const status = pod.status;
+    for (const group of [
+      status?.initContainerStatuses,
+      status?.containerStatuses,
+      status?.ephemeralContainerStatuses,
+    ]) {
+      for (const container of group ?? []) {
+        const instance = terminatedInstance(container);
+        if (instance === undefined) continue;
+        let containers = lastInstances.get(uid);
+        if (!containers) lastInstances.set(uid, (containers = new Map<string, number>()));
+        containers.set(container.name, Math.max(containers.get(container.name) ?? -1, instance));
+      }
+    }
   }
 
   function admit(event: PodEvent): void {
@@ -198,7 +214,7 @@ export function createPodPipeline(deps: {
       if (type === "DELETED") {
         metadata.forget(uid);
         lastInstances.delete(uid);
-      }
+      } else noteInstances(uid, pod);
       if (fresh.length === 0) return;
       if (resolution) admitResolved(fresh, resolution);
       else void resolveAndAdmit(fresh, pod);

@@ -2,6 +2,16 @@ import * as restate from "@restatedev/restate-sdk";
 
 import type { PodEvent } from "../src/model/pod-event.ts";
 import type { CaptureWorkflow } from "./capture.workflow.ts";
+import { Cluster } from "./cluster.object.ts";
+import {
+  isTermination,
+  markKey,
+  markOf,
+  newTerminations,
+  withMark,
+  type ContainerMarks,
+} from "./incident-count.ts";
+import { idleLimitMs } from "./idle-state.ts";
 import { announce } from "./milestones.ts";
 
 export const RECENT_OCCURRENCES_KEPT = 64;
@@ -19,10 +29,14 @@ export type IncidentState = {
   firstSeenAt: string;
   lastSeenAt: string;
   recentOccurrenceIds: string[];
+  /** Per pod container, the highest restartCount counted: the high-water mark (bounded LRU). */
+  marks?: ContainerMarks;
   lastEvent: PodEvent;
   captures: number;
   lastCaptureId: string | null;
   lastCaptureAtMs: number | null;
+  /** When the scheduled idle check runs; null while none is scheduled. */
+  idleCheckAtMs?: number | null;
 };
 
 export type RecordRequest = { event: PodEvent; rateLimitWindowS?: number | undefined };
@@ -54,7 +68,13 @@ export const Incident = restate.object({
       const now = new Date(nowMs).toISOString();
       const state = await ctx.get<IncidentState>(STATE_KEY);
 
-      if (state?.recentOccurrenceIds.includes(event.id)) {
+      const key = markKey(event);
+      const marks = state?.marks ?? [];
+      const mark = markOf(marks, key);
+      const added = newTerminations(event, mark);
+      // A resent occurrence, or one whose terminations were already counted (a late event, a
+      // second watcher's copy, a relist after a crash): nothing new happened.
+      if (state && (state.recentOccurrenceIds.includes(event.id) || added === 0)) {
         return {
           counted: false,
           occurrences: state.occurrences,
@@ -71,16 +91,20 @@ export const Incident = restate.object({
         container: event.container,
         reason: event.reason,
         exitCode: event.exitCode,
-        occurrences: (state?.occurrences ?? 0) + 1 + event.suppressed,
+        occurrences: (state?.occurrences ?? 0) + added,
         firstSeenAt: state?.firstSeenAt ?? now,
         lastSeenAt: now,
         recentOccurrenceIds: [...(state?.recentOccurrenceIds ?? []), event.id].slice(
           -RECENT_OCCURRENCES_KEPT,
         ),
+        marks: isTermination(event)
+          ? withMark(marks, key, Math.max(mark ?? -1, event.restartCount))
+          : marks,
         lastEvent: event,
         captures: state?.captures ?? 0,
         lastCaptureId: state?.lastCaptureId ?? null,
         lastCaptureAtMs: state?.lastCaptureAtMs ?? null,
+        idleCheckAtMs: state?.idleCheckAtMs ?? null,
       };
 
       const windowOpen = next.lastCaptureAtMs === null || nowMs - next.lastCaptureAtMs >= windowMs;
@@ -92,6 +116,19 @@ export const Incident = restate.object({
         next.captures += 1;
         next.lastCaptureId = captureId;
         next.lastCaptureAtMs = nowMs;
+      }
+      if (next.idleCheckAtMs == null) {
+        // One check at a time, scheduled on the first record after the last one ran; it
+        // reschedules itself while events keep coming, and clears the state once they stop.
+        const { config } = await ctx.objectClient(Cluster, event.cluster).captureConfig();
+        const idleMs = idleLimitMs(
+          config.capture.rateLimitWindowS,
+          config.capture.forgetAfterIdleWindows,
+        );
+        next.idleCheckAtMs = nowMs + idleMs;
+        ctx
+          .objectSendClient<IncidentObject>({ name: "Incident" }, ctx.key)
+          .forgetIfIdle({ idleMs }, restate.rpc.sendOpts({ delay: { milliseconds: idleMs } }));
       }
       ctx.set(STATE_KEY, next);
       announce(ctx, {
@@ -107,6 +144,29 @@ export const Incident = restate.object({
         captureStarted: windowOpen,
       };
     },
+
+    /** The delayed self-call: forgets an incident with no occurrence for `idleMs`. */
+    forgetIfIdle: restate.handlers.object.exclusive(
+      { ingressPrivate: true },
+      async (ctx: restate.ObjectContext, request: { idleMs: number }): Promise<boolean> => {
+        const state = await ctx.get<IncidentState>(STATE_KEY);
+        if (!state) return false;
+        const nowMs = await ctx.date.now();
+        const idleUntilMs = Date.parse(state.lastSeenAt) + request.idleMs;
+        if (nowMs >= idleUntilMs) {
+          ctx.clearAll();
+          return true;
+        }
+        ctx.set(STATE_KEY, { ...state, idleCheckAtMs: idleUntilMs });
+        ctx
+          .objectSendClient<IncidentObject>({ name: "Incident" }, ctx.key)
+          .forgetIfIdle(
+            request,
+            restate.rpc.sendOpts({ delay: { milliseconds: idleUntilMs - nowMs } }),
+          );
+        return false;
+      },
+    ),
 
     get: restate.handlers.object.shared(
       async (ctx: restate.ObjectSharedContext) => (await ctx.get<IncidentState>(STATE_KEY)) ?? null,

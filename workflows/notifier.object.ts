@@ -9,12 +9,16 @@ import { toSlackMessage } from "../src/notifications/slack.ts";
 import { postToSink, SinkError } from "../src/notifications/webhook.ts";
 import type { AuditLogObject } from "./audit-log.object.ts";
 import { Cluster } from "./cluster.object.ts";
+import { idleLimitMs } from "./idle-state.ts";
 
 export type DeliverRequest = { sink: string; payload: NotificationPayload };
 export type DeliverAnswer = {
   outcome: "delivered" | "rate-limited" | "failed" | "no-such-sink";
   detail: string;
 };
+
+const ACTIVE_AT_KEY = "activeAtMs";
+const IDLE_CHECK_KEY = "idleCheckAtMs";
 
 export function notifierKey(cluster: string, sink: string, signature: string): string {
   return `${cluster}:${sink}:${signature}`;
@@ -65,6 +69,14 @@ export function createNotifierObject(deps: { kube: KubeAccess; secretsNamespace:
         const sink: NotificationSink | undefined = config.notifications.sinks.find(
           (s) => s.name === request.sink,
         );
+        ctx.set(ACTIVE_AT_KEY, nowMs);
+        if ((await ctx.get<number>(IDLE_CHECK_KEY)) === null) {
+          const idleMs = idleLimitMs(sink?.rateLimitS ?? 0, config.capture.forgetAfterIdleWindows);
+          ctx.set(IDLE_CHECK_KEY, nowMs + idleMs);
+          ctx
+            .objectSendClient<NotifierObject>({ name: "Notifier" }, ctx.key)
+            .forgetIfIdle({ idleMs }, restate.rpc.sendOpts({ delay: { milliseconds: idleMs } }));
+        }
         if (!sink)
           return {
             outcome: "no-such-sink",
@@ -138,6 +150,28 @@ export function createNotifierObject(deps: { kube: KubeAccess; secretsNamespace:
           detail: { sink: sink.name, event: payload.event, deliveryId, result: answer.detail },
         });
         return answer;
+      },
+
+      /** The delayed self-call: forgets a sink's rate-limit state idle for `idleMs`. */
+      forgetIfIdle: async (
+        ctx: restate.ObjectContext,
+        request: { idleMs: number },
+      ): Promise<boolean> => {
+        const activeAtMs = await ctx.get<number>(ACTIVE_AT_KEY);
+        const nowMs = await ctx.date.now();
+        const idleUntilMs = (activeAtMs ?? 0) + request.idleMs;
+        if (nowMs >= idleUntilMs) {
+          ctx.clearAll();
+          return true;
+        }
+        ctx.set(IDLE_CHECK_KEY, idleUntilMs);
+        ctx
+          .objectSendClient<NotifierObject>({ name: "Notifier" }, ctx.key)
+          .forgetIfIdle(
+            request,
+            restate.rpc.sendOpts({ delay: { milliseconds: idleUntilMs - nowMs } }),
+          );
+        return false;
       },
     },
     // Only Notifications sends here: from outside, a delivery could be forged at will.

@@ -126,6 +126,8 @@ export const remoteConfigSchema = z.strictObject({
         .min(0)
         .max(30 * 86_400)
         .default(3600),
+      /** Incident and Notifier state idle this many windows (of the rate limit) is forgotten. */
+      forgetAfterIdleWindows: z.int().min(1).max(10_000).default(24),
       steps: z
         .strictObject({
           evidence: z.boolean().default(true),

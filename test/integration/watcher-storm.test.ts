@@ -121,7 +121,7 @@ describe("a crash storm", () => {
     expect(duringStorm).toBeGreaterThanOrEqual(1);
     expect(duringStorm).toBeLessThanOrEqual(5);
 
-    // When the cooldown ends the folded crashes arrive as one event's `suppressed`: they add up.
+    // When the cooldown ends each folded pod's newest event arrives, all in a batch or two: they add up.
     const [incident] = await eventually(async () => {
       const found = await incidentsFor(restate, CLUSTER, "storm");
       expect(found).toHaveLength(1);

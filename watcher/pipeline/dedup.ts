@@ -1,13 +1,30 @@
 import type { PodEvent } from "../../src/model/pod-event.ts";
 
-type Window = { openedAtMs: number; pending: PodEvent | undefined; folded: number };
+/**
+ * A signature's open cooldown: per pod and container, the newest event folded into it. Each
+ * held event stands for its own container's folded repeats (`suppressed`), never another
+ * pod's, so the Incident can check every claim against that container's restartCount.
+ */
+type Window = { openedAtMs: number; held: Map<string, PodEvent> };
 
 /** `send` holds the event itself and, first, what an expired window had folded. */
 export type DedupDecision = { send: PodEvent[] } | { folded: PodEvent };
 
+/** Containers one window holds; past it a new container's event is sent at once. */
+export const MAX_HELD_PER_SIGNATURE = 1000;
+
+const containerKey = (event: PodEvent) => `${event.podUID}\0${event.container}`;
+
+/** The newer of two events of one container, standing for both and what each stood for. */
+function merge(held: PodEvent, event: PodEvent): PodEvent {
+  const [older, newer] = event.restartCount >= held.restartCount ? [held, event] : [event, held];
+  return { ...newer, suppressed: newer.suppressed + 1 + older.suppressed };
+}
+
 /**
  * Folds repeats of one signature within the cooldown. Nothing is lost: when the cooldown ends,
- * the last folded event is sent carrying how many it stands for, so counts add up exactly.
+ * each container's newest folded event is sent carrying how many of its own it stands for, so
+ * counts add up exactly and the Incident can bound each by the container's restartCount.
  */
 export class Deduper {
   #cooldownMs: number;
@@ -30,15 +47,23 @@ export class Deduper {
   offer(event: PodEvent, nowMs: number): DedupDecision {
     const window = this.#windows.get(event.signature);
     if (window && nowMs - window.openedAtMs < this.#cooldownMs) {
-      window.folded += 1 + event.suppressed;
-      window.pending = event;
-      return { folded: event };
+      const key = containerKey(event);
+      const held = window.held.get(key);
+      if (held) {
+        window.held.set(key, merge(held, event));
+        return { folded: event };
+      }
+      if (window.held.size < MAX_HELD_PER_SIGNATURE) {
+        window.held.set(key, event);
+        return { folded: event };
+      }
+      return { send: [event] };
     }
-    const carried = window ? this.#carry(window) : undefined;
+    const carried = window ? [...window.held.values()] : [];
     this.#windows.delete(event.signature);
-    this.#windows.set(event.signature, { openedAtMs: nowMs, pending: undefined, folded: 0 });
-    this.#evictBeyondBound(nowMs);
-    return { send: carried ? [carried, event] : [event] };
+    this.#windows.set(event.signature, { openedAtMs: nowMs, held: new Map() });
+    this.#evictBeyondBound();
+    return { send: [...carried, event] };
   }
 
   /** Events whose cooldown has ended with repeats folded into them, ready to send. */
@@ -47,31 +72,23 @@ export class Deduper {
     for (const [signature, window] of this.#windows) {
       if (nowMs - window.openedAtMs < this.#cooldownMs) continue;
       this.#windows.delete(signature);
-      const carried = this.#carry(window);
-      if (carried) due.push(carried);
+      due.push(...window.held.values());
     }
     return due;
   }
 
   /** Everything still folded, for a shutdown: nothing counted is left behind. */
   drainAll(): PodEvent[] {
-    const due = [...this.#windows.values()]
-      .map((w) => this.#carry(w))
-      .filter((e) => e !== undefined);
+    const due = [...this.#windows.values()].flatMap((window) => [...window.held.values()]);
     this.#windows.clear();
     return due;
   }
 
-  #carry(window: Window): PodEvent | undefined {
-    if (!window.pending || window.folded === 0) return undefined;
-    // The pending event counts itself once; suppressed is the rest of what was folded.
-    return { ...window.pending, suppressed: window.folded - 1 };
-  }
-
-  #evictBeyondBound(nowMs: number): void {
+  /** Empty windows go first, oldest first; one still holding events waits for its drain. */
+  #evictBeyondBound(): void {
     if (this.#windows.size <= this.#maxSignatures) return;
     for (const [signature, window] of this.#windows) {
-      if (window.folded > 0 && nowMs - window.openedAtMs < this.#cooldownMs) continue;
+      if (window.held.size > 0) continue;
       this.#windows.delete(signature);
       if (this.#windows.size <= this.#maxSignatures) return;
     }

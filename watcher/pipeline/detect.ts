@@ -148,6 +148,17 @@ function detectTermination(
   return undefined;
 }
 
+/**
+ * The restart count of the instance whose termination the status shows, if it shows one: a
+ * current terminated state is the instance now (restartCount), a last state the one before.
+ */
+export function terminatedInstance(status: V1ContainerStatus): number | undefined {
+  const restartCount = status.restartCount ?? 0;
+  if (status.state?.terminated) return restartCount;
+  if (status.lastState?.terminated) return Math.max(0, restartCount - 1);
+  return undefined;
+}
+
 type Termination = Pick<
   PodEvent,
   "reason" | "exitCode" | "signal" | "message" | "restartCount" | "startedAt" | "finishedAt"
