@@ -1,9 +1,10 @@
 import { Ajv, type ErrorObject } from "ajv";
 import yaml from "js-yaml";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { createTemplateSet } from "./go-template.ts";
+import { ensureTools, runTool } from "../../harness/tools.ts";
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, "..", "..", "..");
 export const CHART_DIR = path.join(REPO_ROOT, "deploy", "helm", "podmortem");
@@ -85,51 +86,67 @@ export function validateValues(values: Values): string[] {
   return describeSchemaErrors(validate.errors ?? []);
 }
 
-function chartFiles(dir: string, prefix = ""): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) Object.assign(out, chartFiles(path.join(dir, entry.name), rel));
-    else out[rel] = readFileSync(path.join(dir, entry.name), "utf8");
-  }
-  return out;
-}
-
 export type Rendering = { objects: K8sObject[]; byFile: Map<string, K8sObject[]> };
 
 /**
- * `helm template` for this chart: user values over values.yaml, checked against the schema, then
- * every template rendered and split into objects.
+ * The real `helm template` of this chart: user values over values.yaml, checked by helm against
+ * values.schema.json, every template rendered (hooks included) and split into objects by the
+ * template each came from.
  */
 export function renderChart(
   overrides: Values = {},
   release: { name: string; namespace: string } = MANIFEST_RELEASE,
 ): Rendering {
-  const values = mergeValues(chartDefaults(), overrides);
-  const problems = validateValues(values);
-  if (problems.length > 0) throw new Error(`values don't meet the schema:\n${problems.join("\n")}`);
-  const chart = chartMetadata();
-  const files = chartFiles(CHART_DIR);
-  const set = createTemplateSet();
-  const templates = Object.keys(files)
-    .filter((name) => name.startsWith("templates/"))
-    .sort();
-  for (const name of templates) set.add(`${chart.name}/${name}`, files[name]!);
-  const output = set.render({
-    Values: values,
-    Release: { Name: release.name, Namespace: release.namespace, Service: "Helm", IsInstall: true },
-    Chart: { Name: chart.name, Version: chart.version, AppVersion: chart.appVersion },
-    files,
-    templateBasePath: `${chart.name}/templates`,
-  });
+  return parseRendering(helmTemplate(overrides, release));
+}
+
+/** `helm template`'s own output; a refusal throws helm's message. */
+export function helmTemplate(
+  overrides: Values = {},
+  release: { name: string; namespace: string } = MANIFEST_RELEASE,
+): string {
+  const { helm } = ensureTools();
+  const dir = mkdtempSync(path.join(tmpdir(), "podmortem-values-"));
+  try {
+    const file = path.join(dir, "values.json");
+    writeFileSync(file, JSON.stringify(overrides));
+    return runTool(helm, [
+      "template",
+      release.name,
+      CHART_DIR,
+      "-n",
+      release.namespace,
+      "-f",
+      file,
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `helm lint --strict` with these values; the problems it reports, or none. */
+export function helmLint(overrides: Values = {}): string {
+  const { helm } = ensureTools();
+  const dir = mkdtempSync(path.join(tmpdir(), "podmortem-values-"));
+  try {
+    const file = path.join(dir, "values.json");
+    writeFileSync(file, JSON.stringify(overrides));
+    return runTool(helm, ["lint", "--strict", CHART_DIR, "-f", file]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function parseRendering(output: string): Rendering {
   const byFile = new Map<string, K8sObject[]>();
   const objects: K8sObject[] = [];
-  for (const [file, text] of output) {
-    const docs = yaml
-      .loadAll(text, null, { filename: file })
-      .filter((doc): doc is K8sObject => isPlainObject(doc));
-    byFile.set(file, docs);
-    objects.push(...docs);
+  for (const doc of output.split(/^---$/m)) {
+    const source = /^# Source: [^/]+\/(.+)$/m.exec(doc)?.[1];
+    const object = yaml.load(doc);
+    if (!source || !isPlainObject(object)) continue;
+    const file = source;
+    byFile.set(file, [...(byFile.get(file) ?? []), object as K8sObject]);
+    objects.push(object as K8sObject);
   }
   return { objects, byFile };
 }

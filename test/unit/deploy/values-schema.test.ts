@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { chartDefaults, mergeValues, renderChart, validateValues } from "./chart.ts";
+import { chartDefaults, helmTemplate, mergeValues, renderChart, validateValues } from "./chart.ts";
 
 const withCluster = (values: Record<string, unknown> = {}) =>
   mergeValues(chartDefaults(), { clusterName: "prod-eu-1", ...values });
@@ -69,9 +69,17 @@ describe("values.schema.json", () => {
     [{ evidence: { dir: "relative/path" } }, 'evidence.dir: must match pattern "^/"'],
     [{ serviceMonitor: { interval: "often" } }, "serviceMonitor.interval: must match pattern"],
     [{ watcherr: {} }, "watcherr: is not a value of this chart"],
-  ])("refuses %j with a message naming the value", (bad, message) => {
+  ])("refuses %j with a message naming the value, and so does helm", (bad, message) => {
     const problems = validateValues(withCluster(bad));
     expect(problems.join("\n")).toContain(message);
+    const field = message
+      .split(":")[0]!
+      .split(".")
+      .filter((part) => !/^\d+$/.test(part))
+      .at(-1)!;
+    expect(() => helmTemplate({ clusterName: "prod-eu-1", ...bad })).toThrow(
+      new RegExp(`values don't meet the specifications of the schema[^]*'[^']*${field}`),
+    );
   });
 
   it("lists every problem at once", () => {
@@ -103,7 +111,7 @@ describe("what the schema cannot express, the chart refuses while rendering", ()
 
   it("refuses values the schema refuses before rendering anything", () => {
     expect(() => renderChart({ clusterName: "c", rbac: { scope: "everything" } })).toThrow(
-      /values don't meet the schema:\nrbac.scope: must be one of/,
+      /values don't meet the specifications of the schema[^]*at '\/rbac\/scope': value must be one of/,
     );
   });
 });
