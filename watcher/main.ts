@@ -40,7 +40,11 @@ export async function runWatcher(
   const ops = await startOpsServer({
     port: config.httpPort,
     registry: metrics.registry,
-    notReadyReason: () => (watcher.isReady() ? undefined : "pod watch is not running"),
+    notReadyReason: () => {
+      const ready = watcher.isReady();
+      metrics.ready.set(ready ? 1 : 0);
+      return ready ? undefined : "pod watch is not running";
+    },
   });
   const http = kubeHttpFor(kc);
   const kubeSystem = await http.apiClient(CoreV1Api).readNamespace({ name: "kube-system" });

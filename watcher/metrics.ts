@@ -4,6 +4,11 @@ export function createWatcherMetrics(registry = new Registry()) {
   collectDefaultMetrics({ register: registry });
   return {
     registry,
+    ready: new Gauge({
+      name: "forensics_watcher_ready",
+      help: "The last /readyz answer: 1 ready (every watch healthy, or a standing-by follower), 0 not",
+      registers: [registry],
+    }),
     events: new Counter({
       name: "forensics_watcher_events_total",
       help: "Pod events processed, by decision",

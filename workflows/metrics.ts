@@ -35,6 +35,12 @@ export function createWorkflowMetrics(registry = new Registry()) {
       labelNames: ["outcome"] as const,
       registers: [registry],
     }),
+    notifications: new Counter({
+      name: "forensics_notifications_total",
+      help: "Notification deliveries, by outcome (failed: retries ran out or the sink refused)",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
     bytesStored: new Counter({
       name: "forensics_evidence_bytes_total",
       help: "Bytes written to the evidence store, by artifact kind",

@@ -8,6 +8,7 @@ import type { NotificationPayload } from "../src/notifications/payload.ts";
 import { toSlackMessage } from "../src/notifications/slack.ts";
 import { postToSink, SinkError } from "../src/notifications/webhook.ts";
 import type { AuditLogObject } from "./audit-log.object.ts";
+import type { WorkflowMetrics } from "./metrics.ts";
 import { Cluster } from "./cluster.object.ts";
 import { idleLimitMs } from "./idle-state.ts";
 
@@ -55,7 +56,11 @@ async function readSecretValue(
  * delivery is a durable step retried with backoff for a bounded time. Secret references are
  * resolved inside the step, so no secret value is written to the journal.
  */
-export function createNotifierObject(deps: { kube: KubeAccess; secretsNamespace: string }) {
+export function createNotifierObject(deps: {
+  kube: KubeAccess;
+  secretsNamespace: string;
+  metrics: WorkflowMetrics;
+}) {
   return restate.object({
     name: "Notifier",
     handlers: {
@@ -140,6 +145,9 @@ export function createNotifierObject(deps: { kube: KubeAccess; secretsNamespace:
           if (!(error instanceof restate.TerminalError)) throw error;
           answer = { outcome: "failed", detail: error.message };
         }
+        const outcome = answer.outcome;
+        // Counted inside a step: a replay of this handler does not count again.
+        await ctx.run("count delivery", () => deps.metrics.notifications.inc({ outcome }));
         ctx.objectSendClient<AuditLogObject>({ name: "AuditLog" }, payload.cluster).append({
           kind: answer.outcome === "delivered" ? "notification.delivered" : "notification.failed",
           cluster: payload.cluster,

@@ -20,6 +20,7 @@ export function createServices(deps: ServiceDeps) {
     createNotifierObject({
       kube: deps.kube,
       secretsNamespace: deps.settings?.retriever.namespace ?? "podmortem",
+      metrics: deps.metrics,
     }),
   ];
 }

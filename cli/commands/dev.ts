@@ -103,9 +103,12 @@ export const devCommand: Command = {
         log,
       );
       teardown.push(workflows.stop);
+      // The one place that forces: the demo's endpoint keeps one URL across code edits, and a
+      // development restart may replace the code under its own in-flight captures.
       await registerDeployment(
         { adminUrl: restate.adminUrl },
         `http://127.0.0.1:${PORTS.endpoint}`,
+        { force: true },
       );
 
       const watcher = await runWatcher(

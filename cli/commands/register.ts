@@ -6,10 +6,10 @@ import type { Command } from "../main.ts";
 
 export const registerCommand: Command = {
   summary:
-    "Register the workflows endpoint with Restate (idempotent: a re-registration updates it).",
+    "Register a release's workflows endpoint with Restate (its own URL per release; a known URL is left as it is).",
   usage:
-    "podmortem register --endpoint http://podmortem-workflows:9080 [--admin-url http://restate:9070] [--json]\n" +
-    "  the admin token, if any, is read from RESTATE_ADMIN_TOKEN",
+    "podmortem register --endpoint http://podmortem-workflows-0-2-0:9080 [--admin-url http://restate:9070] [--json]\n" +
+    "  the admin token, if any, is read from RESTATE_ADMIN_TOKEN; see docs/deploy.md, Upgrades",
   async run(args) {
     const { values } = parseArgs({
       args,
@@ -33,7 +33,12 @@ export const registerCommand: Command = {
     if (values.json) process.stdout.write(`${JSON.stringify(deployment)}\n`);
     else {
       const names = deployment.services.map((s) => `${s.name}@${s.revision}`).join(", ");
-      process.stdout.write(`registered ${values.endpoint} as ${deployment.id}: ${names}\n`);
+      process.stdout.write(
+        deployment.created
+          ? `registered ${values.endpoint} as ${deployment.id}: ${names}\n`
+          : `${values.endpoint} is already registered as ${deployment.id} (${names}); Restate keeps ` +
+              `a registered URL as it is, so a new release needs its own URL\n`,
+      );
     }
     return EXIT.ok;
   },

@@ -10,17 +10,18 @@ function headers(settings: AdminSettings): Record<string, string> {
   };
 }
 
-async function adminRequest(
+async function adminCall(
   settings: AdminSettings,
+  method: "GET" | "POST" | "DELETE",
   path: string,
-  body: unknown,
-): Promise<unknown> {
+  body?: unknown,
+): Promise<{ status: number; body: unknown }> {
   let response: Response;
   try {
     response = await fetch(new URL(path, settings.adminUrl), {
-      method: "POST",
+      method,
       headers: headers(settings),
-      body: JSON.stringify(body),
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (error) {
     throw new PodmortemError(
@@ -36,25 +37,55 @@ async function adminRequest(
       `the Restate admin API answered ${response.status} to ${path}: ${text.slice(0, 500)}`,
     );
   }
-  return text ? (JSON.parse(text) as unknown) : undefined;
+  return { status: response.status, body: text ? (JSON.parse(text) as unknown) : undefined };
+}
+
+async function adminRequest(settings: AdminSettings, path: string, body: unknown) {
+  return (await adminCall(settings, "POST", path, body)).body;
 }
 
 export type RegisteredDeployment = {
   id: string;
   services: Array<{ name: string; revision: number }>;
+  /** False when this URL was registered before: Restate then keeps it exactly as it was. */
+  created: boolean;
 };
 
-/** Registers (or, with force, re-registers) a service endpoint with Restate. */
+/**
+ * Registers a service endpoint with Restate. A deployment is immutable: a new release registers
+ * its own URL and Restate keeps every invocation on the deployment it started on. Re-registering
+ * a known URL changes nothing (Restate answers with the deployment it has); only `force`, which
+ * `podmortem dev` alone uses, replaces the code under running journals.
+ */
 export async function registerDeployment(
   settings: AdminSettings,
   endpointUri: string,
   options: { force?: boolean } = {},
 ): Promise<RegisteredDeployment> {
-  return (await adminRequest(settings, "/deployments", {
+  const answer = await adminCall(settings, "POST", "/deployments", {
     uri: endpointUri,
-    force: options.force ?? true,
-  })) as RegisteredDeployment;
+    force: options.force ?? false,
+  });
+  const deployment = answer.body as Omit<RegisteredDeployment, "created">;
+  return { id: deployment.id, services: deployment.services, created: answer.status === 201 };
 }
+
+/** Removes a deployment; Restate refuses while invocations are pinned to it unless forced. */
+export async function removeDeployment(
+  settings: AdminSettings,
+  deploymentId: string,
+): Promise<void> {
+  await adminCall(
+    settings,
+    "DELETE",
+    `/deployments/${encodeURIComponent(deploymentId)}?force=false`,
+  );
+}
+
+/** Invocations not yet completed, per deployment they are pinned to (none: not started yet). */
+export const PINNED_INVOCATIONS_SQL =
+  "SELECT pinned_deployment_id, count(*) AS invocations FROM sys_invocation " +
+  "WHERE status <> 'completed' GROUP BY pinned_deployment_id";
 
 /** Runs SQL against Restate's introspection tables (sys_invocation, state, sys_journal, …). */
 export async function queryRestate<T = Record<string, unknown>>(

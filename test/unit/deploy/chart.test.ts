@@ -1,8 +1,9 @@
+import yaml from "js-yaml";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { REPO_ROOT, chartDefaults, renderChart, type K8sObject } from "./chart.ts";
+import { REPO_ROOT, chartDefaults, helmLint, renderChart, type K8sObject } from "./chart.ts";
 
 type Container = {
   name: string;
@@ -21,6 +22,8 @@ type PodSpec = {
 type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
 
 const BASE = { clusterName: "prod-eu-1" };
+// The workflows of the chart's own version (appVersion 0.1.0): each release has its own.
+const WORKFLOWS = "podmortem-workflows-0-1-0";
 
 function find(objects: K8sObject[], kind: string, name: string): K8sObject {
   const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
@@ -33,6 +36,15 @@ function find(objects: K8sObject[], kind: string, name: string): K8sObject {
 
 function podSpec(object: K8sObject): PodSpec {
   return (object.spec as { template: { spec: PodSpec } }).template.spec;
+}
+
+/** The metric names the watcher and the workflows register. */
+function exportedMetrics(): string[] {
+  return ["watcher/metrics.ts", "workflows/metrics.ts"].flatMap((file) =>
+    [
+      ...readFileSync(path.join(REPO_ROOT, file), "utf8").matchAll(/name: "(forensics_[a-z_]+)"/g),
+    ].map((m) => m[1]!),
+  );
 }
 
 /** The variable names a process's config schema reads (the keys of its zod object). */
@@ -72,6 +84,44 @@ function grants(rules: Rule[]): string[] {
     .sort();
 }
 
+// The value sets the GitHub workflow renders, each linted by the real helm (v4.1.4).
+const VALUE_SETS: Record<string, Record<string, unknown>> = {
+  defaults: BASE,
+  namespaced: { ...BASE, rbac: { scope: "namespaces", namespaces: ["shop", "payments"] } },
+  "restate-operator": {
+    ...BASE,
+    restate: {
+      registration: { mode: "restateDeployment", restateDeployment: { cluster: "restate" } },
+    },
+  },
+  "everything-on": {
+    ...BASE,
+    networkPolicy: { enabled: true },
+    serviceMonitor: { enabled: true },
+    prometheusRule: { enabled: true },
+    rbac: { capture: { checkpoint: true, restartAfterSalvage: true } },
+    s3: { bucket: "forensics", credentialsSecret: "s3" },
+    restate: { authToken: { existingSecret: "cloud" }, identityKeys: ["publickeyv1_abc"] },
+  },
+  minimal: {
+    ...BASE,
+    rbac: { capture: { snapshots: false, forensicPod: false } },
+    dashboards: { enabled: false },
+    watcher: { leaderElection: { enabled: false } },
+    restate: { registration: { mode: "none" } },
+  },
+};
+
+describe("helm lint --strict", () => {
+  it.each(Object.keys(VALUE_SETS))("passes with the %s values", (name) => {
+    expect(helmLint(VALUE_SETS[name])).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
+  it("fails on values the schema refuses", () => {
+    expect(() => helmLint({ ...BASE, watcher: { replicas: 0 } })).toThrow(/1 chart\(s\) failed/);
+  });
+});
+
 describe("the chart's settings match the processes' config one to one", () => {
   const everything = {
     ...BASE,
@@ -102,7 +152,7 @@ describe("the chart's settings match the processes' config one to one", () => {
 
   it("sets every variable the workflows read, and none they don't", () => {
     const { objects } = renderChart(everything);
-    const container = podSpec(find(objects, "Deployment", "podmortem-workflows")).containers[0]!;
+    const container = podSpec(find(objects, "Deployment", WORKFLOWS)).containers[0]!;
     const expected = configKeys("workflows-config.ts").filter((key) => key !== "KUBECONFIG");
     expect(envNames(objects, container)).toEqual(expected);
     expect(container.envFrom).toContainEqual({ secretRef: { name: "s3-creds" } });
@@ -282,7 +332,7 @@ describe("registration with Restate", () => {
     expect(spec.containers[0]!.args).toEqual([
       "register",
       "--endpoint",
-      "http://podmortem-workflows.podmortem.svc:9080",
+      "http://podmortem-workflows-0-1-0.podmortem.svc:9080",
       "--admin-url",
       "http://restate.restate.svc.cluster.local:9070",
     ]);
@@ -296,7 +346,7 @@ describe("registration with Restate", () => {
     expect(register).toContain("RESTATE_ADMIN_TOKEN");
     expect(register).toContain('"admin-url"');
     // The Service the endpoint URL names exists, on that port.
-    const service = find(objects, "Service", "podmortem-workflows") as K8sObject & {
+    const service = find(objects, "Service", WORKFLOWS) as K8sObject & {
       spec: { ports: Array<{ name: string; port: number }> };
     };
     expect(service.spec.ports).toContainEqual(
@@ -336,6 +386,133 @@ describe("registration with Restate", () => {
   });
 });
 
+describe("versioned workflows: each release registers its own endpoint", () => {
+  type Versioned = K8sObject & {
+    spec: {
+      selector: { matchLabels: Record<string, string> };
+      template?: { metadata: { labels: Record<string, string> } };
+    };
+  };
+  const release = (values: Record<string, unknown>) => {
+    const { objects } = renderChart({ ...BASE, ...values });
+    const deployment = objects.find(
+      (o) =>
+        o.kind === "Deployment" &&
+        o.metadata.labels?.["app.kubernetes.io/component"] === "workflows",
+    ) as Versioned;
+    const service = find(objects, "Service", deployment.metadata.name) as Versioned;
+    const job = podSpec(find(objects, "Job", "podmortem-register")).containers[0]!;
+    return { deployment, service, endpoint: job.args![job.args!.indexOf("--endpoint") + 1], job };
+  };
+
+  it("names the Deployment, Service and registered URL for the image's version", () => {
+    const v1 = release({ image: { tag: "1.4.0" } });
+    const v2 = release({ image: { tag: "1.5.0-rc.1" } });
+    expect(v1.deployment.metadata.name).toBe("podmortem-workflows-1-4-0");
+    expect(v2.deployment.metadata.name).toBe("podmortem-workflows-1-5-0-rc-1");
+    expect(v1.endpoint).toBe("http://podmortem-workflows-1-4-0.podmortem.svc:9080");
+    expect(v2.endpoint).toBe("http://podmortem-workflows-1-5-0-rc-1.podmortem.svc:9080");
+    const digest = `sha256:${"c0ffee".repeat(10)}abcd`;
+    expect(release({ image: { digest } }).deployment.metadata.name).toBe(
+      "podmortem-workflows-dc0ffeec0ffee",
+    );
+    expect(release({ workflows: { version: "2026-12" } }).endpoint).toBe(
+      "http://podmortem-workflows-2026-12.podmortem.svc:9080",
+    );
+  });
+
+  it("keeps an old version's pods apart and alive across an upgrade, and never forces", () => {
+    const v1 = release({ image: { tag: "1.4.0" } });
+    for (const object of [v1.deployment, v1.service]) {
+      // Helm leaves it in place when the next release no longer renders it.
+      expect(object.metadata.annotations?.["helm.sh/resource-policy"]).toBe("keep");
+      expect(object.metadata.labels?.["podmortem.io/version"]).toBe("1-4-0");
+    }
+    // Each version's Service selects only its own pods.
+    expect(v1.service.spec.selector).toMatchObject({ "podmortem.io/version": "1-4-0" });
+    expect(v1.deployment.spec.selector.matchLabels).toMatchObject({
+      "podmortem.io/version": "1-4-0",
+    });
+    expect(v1.deployment.spec.template!.metadata.labels["podmortem.io/version"]).toBe("1-4-0");
+    expect(v1.job.args).not.toContain("--force");
+    const register = readFileSync(path.join(REPO_ROOT, "cli", "commands", "register.ts"), "utf8");
+    expect(register).not.toMatch(/force/);
+  });
+});
+
+describe("exposure", () => {
+  it("turns on request identity for the workflows endpoint only when a key is given", () => {
+    const settings = (values: Record<string, unknown>) =>
+      find(renderChart({ ...BASE, ...values }).objects, "ConfigMap", "podmortem-workflows")
+        .data as Record<string, string>;
+    expect(settings({})).not.toHaveProperty("PODMORTEM_RESTATE_IDENTITY_KEYS");
+    expect(
+      settings({ restate: { identityKeys: ["publickeyv1_abc"] } }).PODMORTEM_RESTATE_IDENTITY_KEYS,
+    ).toBe("publickeyv1_abc");
+    // The variable the workflows read, so the key reaches the endpoint.
+    expect(configKeys("workflows-config.ts")).toContain("PODMORTEM_RESTATE_IDENTITY_KEYS");
+  });
+
+  it("narrows Restate's ingress to the watcher and the admin namespaces when asked", () => {
+    type Peer = {
+      namespaceSelector?: { matchLabels: Record<string, string> };
+      podSelector?: { matchLabels: Record<string, string> };
+    };
+    type Policy = K8sObject & {
+      spec: {
+        podSelector: { matchLabels: Record<string, string> };
+        ingress: Array<{ ports: Array<{ port: number }>; from: Peer[] }>;
+      };
+    };
+    expect(renderChart(BASE).objects.some((o) => o.metadata.name === "podmortem-restate")).toBe(
+      false,
+    );
+    const { objects } = renderChart({
+      ...BASE,
+      networkPolicy: { restate: { enabled: true, namespace: "restate", adminNamespaces: ["ops"] } },
+    });
+    const policy = find(objects, "NetworkPolicy", "podmortem-restate") as Policy;
+    expect(policy.metadata.namespace).toBe("restate");
+    expect(policy.spec.podSelector.matchLabels).toEqual({ "app.kubernetes.io/name": "restate" });
+    const byPort = new Map(policy.spec.ingress.map((rule) => [rule.ports[0]!.port, rule.from]));
+    expect([...byPort.keys()]).toEqual([8080, 9070, 5122]);
+    const watcherPods = {
+      namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "podmortem" } },
+      podSelector: {
+        matchLabels: {
+          "app.kubernetes.io/name": "podmortem",
+          "app.kubernetes.io/instance": "podmortem",
+          "app.kubernetes.io/component": "watcher",
+        },
+      },
+    };
+    const ops = { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ops" } } };
+    expect(byPort.get(8080)).toEqual([watcherPods, ops]);
+    expect(byPort.get(9070)).toEqual([
+      {
+        ...watcherPods,
+        podSelector: {
+          matchLabels: {
+            ...watcherPods.podSelector.matchLabels,
+            "app.kubernetes.io/component": "register",
+          },
+        },
+      },
+      ops,
+    ]);
+    expect(byPort.get(5122)).toEqual([
+      { podSelector: { matchLabels: { "app.kubernetes.io/name": "restate" } } },
+    ]);
+    // The register Job's pods carry the labels the admin rule names.
+    const job = find(objects, "Job", "podmortem-register") as K8sObject & {
+      spec: { template: { metadata: { labels: Record<string, string> } } };
+    };
+    expect(job.spec.template.metadata.labels).toMatchObject(
+      byPort.get(9070)![0]!.podSelector!.matchLabels,
+    );
+  });
+});
+
 describe("pods", () => {
   it("run every podmortem container non-root, read-only, without capabilities", () => {
     const { objects } = renderChart(BASE);
@@ -343,7 +520,7 @@ describe("pods", () => {
     expect(workloads.map((o) => o.metadata.name).sort()).toEqual([
       "podmortem-register",
       "podmortem-watcher",
-      "podmortem-workflows",
+      WORKFLOWS,
     ]);
     for (const workload of workloads) {
       const spec = podSpec(workload);
@@ -429,6 +606,60 @@ describe("optional objects", () => {
   });
 });
 
+describe("the alerts", () => {
+  const shipped = readFileSync(
+    path.join(REPO_ROOT, "deploy", "alerts", "podmortem.rules.yaml"),
+    "utf8",
+  );
+
+  it("are the same file in the chart and in deploy/alerts", () => {
+    const inChart = readFileSync(
+      path.join(REPO_ROOT, "deploy", "helm", "podmortem", "alerts", "podmortem.rules.yaml"),
+      "utf8",
+    );
+    expect(inChart).toBe(shipped);
+  });
+
+  it("render as a PrometheusRule holding every rule of deploy/alerts", () => {
+    expect(renderChart(BASE).objects.some((o) => o.kind === "PrometheusRule")).toBe(false);
+    const { objects } = renderChart({
+      ...BASE,
+      prometheusRule: { enabled: true, labels: { release: "kube-prom" } },
+    });
+    const rule = find(objects, "PrometheusRule", "podmortem") as K8sObject & { spec: unknown };
+    expect(rule.apiVersion).toBe("monitoring.coreos.com/v1");
+    expect(rule.metadata.labels?.release).toBe("kube-prom");
+    expect(rule.spec).toEqual(yaml.load(shipped));
+  });
+
+  it("query only metrics the processes export, and cover what an operator must hear about", () => {
+    const groups = (
+      yaml.load(shipped) as {
+        groups: Array<{
+          rules: Array<{ alert: string; expr: string; labels: { severity: string } }>;
+        }>;
+      }
+    ).groups;
+    const rules = groups.flatMap((g) => g.rules);
+    const queried = new Set(
+      rules.flatMap((r) => [...r.expr.matchAll(/\b(forensics_[a-z_]+)\b/g)].map((m) => m[1]!)),
+    );
+    for (const metric of queried) expect(exportedMetrics()).toContain(metric);
+    const metricOf = (alert: string) => rules.find((r) => r.alert === alert)?.expr ?? "";
+    expect(metricOf("PodmortemCaptureFailed")).toContain(
+      'forensics_captures_total{outcome="failed"}',
+    );
+    expect(metricOf("PodmortemWatcherNotReady")).toContain("forensics_watcher_ready");
+    expect(metricOf("PodmortemEventsDropped")).toContain("forensics_watcher_events_dropped_total");
+    expect(metricOf("PodmortemReconnectStorm")).toContain("forensics_watcher_reconnects_total");
+    expect(metricOf("PodmortemNotificationsFailing")).toContain(
+      'forensics_notifications_total{outcome="failed"}',
+    );
+    for (const rule of rules)
+      expect(["critical", "warning", "info"]).toContain(rule.labels.severity);
+  });
+});
+
 describe("the Grafana dashboard", () => {
   const dashboard = readFileSync(
     path.join(REPO_ROOT, "deploy", "dashboards", "podmortem.json"),
@@ -444,13 +675,7 @@ describe("the Grafana dashboard", () => {
   });
 
   it("queries only metrics the processes export, and shows each one the issue asks for", () => {
-    const exported = ["watcher/metrics.ts", "workflows/metrics.ts"].flatMap((file) =>
-      [
-        ...readFileSync(path.join(REPO_ROOT, file), "utf8").matchAll(
-          /name: "(forensics_[a-z_]+)"/g,
-        ),
-      ].map((m) => m[1]!),
-    );
+    const exported = exportedMetrics();
     const queried = new Set(
       [...dashboard.matchAll(/(forensics_[a-z_]+?)(?:_bucket|_sum|_count)?\b/g)].map((m) => m[1]!),
     );
@@ -500,4 +725,5 @@ const FREE_FORM = new Set([
   "workflows.resources.requests",
   "workflows.resources.limits",
   "networkPolicy.restateSelector",
+  "networkPolicy.restate.podSelector",
 ]);

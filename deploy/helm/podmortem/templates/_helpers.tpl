@@ -21,6 +21,25 @@
 {{- printf "%s-workflows" (include "podmortem.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* A release's own name for its workflows version: workflows.version, else the image's tag, or
+the digest's first 12 hex digits; a DNS label part. */}}
+{{- define "podmortem.workflows.version" -}}
+{{- $version := .Values.workflows.version -}}
+{{- if not $version -}}
+{{- if .Values.image.digest -}}
+{{- $version = printf "d%s" (.Values.image.digest | trimPrefix "sha256:" | trunc 12) -}}
+{{- else -}}
+{{- $version = default .Chart.AppVersion .Values.image.tag -}}
+{{- end -}}
+{{- end -}}
+{{- regexReplaceAll "[^a-z0-9-]" (lower $version) "-" | trunc 20 | trimAll "-" -}}
+{{- end -}}
+
+{{/* The workflows Deployment and Service of this version: each release has its own. */}}
+{{- define "podmortem.workflows.versionedName" -}}
+{{- printf "%s-%s" (include "podmortem.workflows.fullname" .) (include "podmortem.workflows.version" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "podmortem.watcher.serviceAccountName" -}}
 {{- if .Values.serviceAccount.watcher.create -}}
 {{- default (include "podmortem.watcher.fullname" .) .Values.serviceAccount.watcher.name -}}
@@ -67,8 +86,10 @@ app.kubernetes.io/component: workflows
 {{- end -}}
 {{- end -}}
 
+{{/* This release's endpoint URL: a new version is a new URL, so Restate keeps in-flight invocations
+on the deployment they started on. */}}
 {{- define "podmortem.workflows.endpoint" -}}
-{{- printf "http://%s.%s.svc:%d" (include "podmortem.workflows.fullname" .) .Release.Namespace (int .Values.workflows.endpointPort) -}}
+{{- printf "http://%s.%s.svc:%d" (include "podmortem.workflows.versionedName" .) .Release.Namespace (int .Values.workflows.endpointPort) -}}
 {{- end -}}
 
 {{/* The pod-level and container-level hardening every podmortem pod shares. */}}
@@ -110,6 +131,7 @@ capabilities:
 metadata:
   labels:
     {{- include "podmortem.workflows.selectorLabels" . | nindent 4 }}
+    podmortem.io/version: {{ include "podmortem.workflows.version" . | quote }}
     {{- with .Values.workflows.podLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
