@@ -87,8 +87,25 @@ export type FakeKubelet = AsyncDisposable & {
   /** Starts the container again now: a crash loop's running window, when checkpoints work. */
   runNow(namespace: string, pod: string, container: string): Promise<void>;
   checkpointRequests(): number;
+  /** The container waits with this reason and message, as the runtime reports it (pull errors). */
+  waitNow(
+    namespace: string,
+    pod: string,
+    container: string,
+    waiting: { reason: string; message: string },
+  ): Promise<void>;
+  /** Posts an Event about the pod (or one of its containers) as the kubelet does. */
+  recordEvent(namespace: string, pod: string, event: KubeletEventInput): Promise<void>;
   /** Waits until the fake kubelet has written every status update it has queued. */
   settle(): Promise<void>;
+};
+
+export type KubeletEventInput = {
+  reason: string;
+  message: string;
+  type?: "Normal" | "Warning";
+  container?: string;
+  count?: number;
 };
 
 type Termination = {
@@ -580,6 +597,84 @@ export async function startFakeKubelet(
     if (deadlineS) sim.timers.push(setTimeout(() => void exceedDeadline(sim), deadlineS * 1000));
     void pushStatus(sim);
     for (const c of sim.containers) if (c.local) void runLocal(sim, c);
+    void checkConfigRefs(sim);
+  }
+
+  /**
+   * Like the kubelet, a container whose env reads a Secret or ConfigMap (or a key of one) that
+   * does not exist waits in CreateContainerConfigError, and a Failed event says which.
+   */
+  async function checkConfigRefs(sim: PodSim): Promise<void> {
+    for (const c of sim.containers) {
+      if (c.local) continue;
+      const problem = await missingConfigRef(sim.namespace, c.spec);
+      if (!problem || sim.stopped) continue;
+      c.state = { kind: "waiting", reason: "CreateContainerConfigError", message: problem };
+      c.crashes = false;
+      await postEvent(sim, { reason: "Failed", message: `Error: ${problem}`, container: c.name });
+      void pushStatus(sim);
+    }
+  }
+
+  async function missingConfigRef(
+    namespace: string,
+    spec: V1Container,
+  ): Promise<string | undefined> {
+    for (const env of spec.env ?? []) {
+      const secret = env.valueFrom?.secretKeyRef;
+      const configMap = env.valueFrom?.configMapKeyRef;
+      const ref = secret ?? configMap;
+      if (!ref?.name || ref.optional) continue;
+      const kind = secret ? "Secret" : "ConfigMap";
+      let data: Record<string, string> | undefined;
+      try {
+        const object = secret
+          ? await core.readNamespacedSecret({ name: ref.name, namespace })
+          : await core.readNamespacedConfigMap({ name: ref.name, namespace });
+        data = {
+          ...(object.data ?? {}),
+          ...((object as { stringData?: Record<string, string> }).stringData ?? {}),
+        };
+      } catch (error) {
+        if ((error as { code?: number }).code === 404)
+          return `${kind.toLowerCase()} "${ref.name}" not found`;
+        continue;
+      }
+      if (!(ref.key in data))
+        return `couldn't find key ${ref.key} in ${kind} ${namespace}/${ref.name}`;
+    }
+    return undefined;
+  }
+
+  async function postEvent(sim: PodSim, input: KubeletEventInput): Promise<void> {
+    const now = new Date();
+    await core.createNamespacedEvent({
+      namespace: sim.namespace,
+      body: {
+        metadata: {
+          name: `${sim.name}.${now.getTime().toString(16)}${Math.random().toString(16).slice(2, 8)}`,
+        },
+        involvedObject: {
+          kind: "Pod",
+          apiVersion: "v1",
+          namespace: sim.namespace,
+          name: sim.name,
+          uid: sim.uid,
+          ...(input.container
+            ? {
+                fieldPath: `spec.${sim.containers.find((c) => c.name === input.container)?.kind === "init" ? "initContainers" : "containers"}{${input.container}}`,
+              }
+            : {}),
+        },
+        reason: input.reason,
+        message: input.message,
+        type: input.type ?? "Warning",
+        count: input.count ?? 1,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        source: { component: "kubelet", host: sim.pod.spec?.nodeName ?? "" },
+      },
+    });
   }
 
   async function exceedDeadline(sim: PodSim): Promise<void> {
@@ -710,6 +805,15 @@ export async function startFakeKubelet(
       await pushStatus(sim);
     },
     checkpointRequests: () => server.checkpointRequests(),
+    async waitNow(namespace, pod, container, waiting) {
+      const { sim, c } = find(namespace, pod, container);
+      c.crashes = false;
+      c.state = { kind: "waiting", reason: waiting.reason, message: waiting.message };
+      await pushStatus(sim);
+    },
+    async recordEvent(namespace, pod, event) {
+      await postEvent(findPod(namespace, pod), event);
+    },
     async settle() {
       await Promise.all([...sims.values()].map((sim) => sim.updates));
     },

@@ -19,6 +19,7 @@ import { checkpointCrashedContainer } from "./steps/checkpoint.ts";
 import { salvageEvidence, sealCustody } from "./steps/evidence.ts";
 import { exfiltrateCheckpoint } from "./steps/exfiltrate.ts";
 import { createForensicCopy } from "./steps/forensic-pod.ts";
+import { writeReport } from "./steps/report.ts";
 import { restartCrashedPod } from "./steps/restart.ts";
 import { snapshotVolumes } from "./steps/snapshots.ts";
 import { runStep, StepFailure } from "./steps/step-runner.ts";
@@ -123,6 +124,8 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
             "checkpoints are off in the config (they need the kubelet's ContainerCheckpoint gate)",
           );
         }
+
+        if (capture.steps.evidence) await writeReport(run);
 
         const custody = await run.step(
           "seal custody",

@@ -305,6 +305,8 @@ describe("the Capture workflow", () => {
         "events.json",
         "node.json",
         "pod.json",
+        "report.json",
+        "report.md",
       ].sort(),
     );
     const crashLog = await s3.getObjectBytes(`${folder}crash.log`);

@@ -60,6 +60,10 @@ export type CaptureStatus = {
     sha256: string | null;
   } | null;
   forensicPod: { namespace: string; name: string } | null;
+  /** The report's one-line answer (report.json `headline`), for the Restate UI and the CLI. */
+  headline?: string;
+  /** The code of the report's top finding, `unknown` when no rule named a cause. */
+  topFinding?: string;
 };
 
 export const STATUS_KEY = "status";

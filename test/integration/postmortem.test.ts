@@ -1,0 +1,354 @@
+import { CoreV1Api, type KubeConfig, type V1Container } from "@kubernetes/client-node";
+import * as clients from "@restatedev/restate-sdk-clients";
+import { createHash } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { custodySchema } from "../../src/evidence/custody.ts";
+import { createS3Client, createS3Store } from "../../src/evidence/s3-store.ts";
+import { createKubeAccess } from "../../src/k8s/kube-access.ts";
+import { reportSchema, type Report } from "../../src/report/report-schema.ts";
+import type { PodEvent } from "../../src/model/pod-event.ts";
+import type { CaptureStatus, CaptureWorkflow } from "../../workflows/capture.workflow.ts";
+import { createWorkflowMetrics } from "../../workflows/metrics.ts";
+import { createServices } from "../../workflows/services.ts";
+import { makePodEvent } from "../fixtures/pod-events.ts";
+import { eventually } from "../harness/eventually.ts";
+import { startFakeKubelet, type FakeKubelet } from "../harness/fake-kubelet.ts";
+import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
+import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
+import { startS3, type S3Harness } from "../harness/s3-server.ts";
+import { setConfig } from "./watcher-helpers.ts";
+
+const CLUSTER = "pm";
+const NS = "shop";
+let cluster: KubeCluster;
+let kubelet: FakeKubelet;
+let s3: S3Harness;
+let restate: RestateHarness;
+let kc: KubeConfig;
+let core: CoreV1Api;
+const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
+
+beforeAll(async () => {
+  [cluster, s3] = await Promise.all([startKubeCluster(), startS3()]);
+  kc = cluster.kubeConfig();
+  core = kc.makeApiClient(CoreV1Api);
+  kubelet = await startFakeKubelet(cluster, { nodes: ["node-a"], restartIntervalMs: 60_000 });
+  await core.createNamespace({ body: { metadata: { name: NS } } });
+  const client = createS3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: s3.credentials,
+  });
+  restate = await startRestate({
+    services: createServices({
+      kube: createKubeAccess(kc),
+      store: createS3Store({ client, bucket: s3.bucket }),
+      metrics: createWorkflowMetrics(),
+      evidencePrefix: undefined,
+      identity: "postmortem-test",
+      version: "test",
+    }),
+  });
+  await setConfig(restate, CLUSTER, {
+    capture: { steps: { snapshots: false, forensicPod: false, checkpoint: false } },
+  });
+}, 150_000);
+
+afterAll(async () => {
+  await restate?.[Symbol.asyncDispose]();
+  await kubelet?.[Symbol.asyncDispose]();
+  await cluster?.[Symbol.asyncDispose]();
+  await s3?.[Symbol.asyncDispose]();
+});
+
+async function startPod(name: string, container: Partial<V1Container> = {}, scenario = "healthy") {
+  await core.createNamespacedPod({
+    namespace: NS,
+    body: {
+      metadata: { name, annotations: { "fake-kubelet/scenario": scenario } },
+      spec: { containers: [{ name: "app", image: "registry.example/app:1", ...container }] },
+    },
+  });
+}
+
+async function podReaches(
+  name: string,
+  test: (pod: Awaited<ReturnType<CoreV1Api["readNamespacedPod"]>>) => boolean,
+) {
+  let found: Awaited<ReturnType<CoreV1Api["readNamespacedPod"]>> | undefined;
+  await eventually(async () => {
+    const pod = await core.readNamespacedPod({ name, namespace: NS });
+    expect(test(pod)).toBe(true);
+    found = pod;
+  }, 30_000);
+  return found!;
+}
+
+async function running(name: string) {
+  return podReaches(
+    name,
+    (pod) => pod.status?.containerStatuses?.[0]?.state?.running !== undefined,
+  );
+}
+
+/** The PodEvent the watcher would send for the pod's crashed or waiting container. */
+async function eventFor(name: string, container = "app"): Promise<PodEvent> {
+  const pod = await core.readNamespacedPod({ name, namespace: NS });
+  const statuses = [
+    ...(pod.status?.initContainerStatuses ?? []),
+    ...(pod.status?.containerStatuses ?? []),
+  ];
+  const status = statuses.find((s) => s.name === container)!;
+  const init = (pod.status?.initContainerStatuses ?? []).some((s) => s.name === container);
+  const terminated = status.lastState?.terminated ?? status.state?.terminated;
+  const waiting = status.state?.waiting;
+  const iso = (d: Date | string | undefined) => (d ? new Date(d).toISOString() : null);
+  return makePodEvent({
+    cluster: CLUSTER,
+    namespace: NS,
+    pod: name,
+    podUID: pod.metadata!.uid!,
+    node: pod.spec!.nodeName!,
+    container,
+    containerType: init ? "init" : "regular",
+    image: status.image,
+    workload: { kind: "Pod", name },
+    reason:
+      terminated && waiting?.reason === "CrashLoopBackOff"
+        ? terminated.reason!
+        : (waiting?.reason ?? terminated?.reason ?? "Error"),
+    exitCode: waiting && !terminated ? null : (terminated?.exitCode ?? null),
+    signal: terminated?.signal ?? null,
+    message: (waiting && !terminated ? waiting.message : terminated?.message) ?? "",
+    restartCount: status.restartCount,
+    startedAt: iso(terminated?.startedAt),
+    finishedAt: iso(terminated?.finishedAt),
+  });
+}
+
+async function capture(
+  event: PodEvent,
+  id: string,
+): Promise<{ status: CaptureStatus; report: Report; markdown: string }> {
+  const ingress = clients.connect({ url: restate.ingressUrl });
+  const workflow = ingress.workflowClient<CaptureWorkflow>({ name: "Capture" }, id);
+  await workflow.workflowSubmit({ event, incidentKey: `${event.cluster}:${event.signature}` });
+  const status = await workflow.workflowAttach();
+  const folder = status.evidence!.folder;
+  const report = reportSchema.parse(
+    JSON.parse((await s3.getObjectBytes(`${folder}report.json`)).toString()),
+  );
+  const markdown = (await s3.getObjectBytes(`${folder}report.md`)).toString();
+  return { status, report, markdown };
+}
+
+async function crashWithLog(
+  name: string,
+  log: string,
+  termination: { exitCode: number; reason?: string; signal?: number; message?: string },
+  container: Partial<V1Container> = {},
+) {
+  await startPod(name, container);
+  await running(name);
+  kubelet.setLog(NS, name, "app", { current: log });
+  await kubelet.crashNow(NS, name, "app", termination);
+  await podReaches(
+    name,
+    (pod) => pod.status?.containerStatuses?.[0]?.lastState?.terminated !== undefined,
+  );
+  return eventFor(name);
+}
+
+describe("the postmortem of a real capture", () => {
+  it("OOMKilled against the limit: report.json and report.md sealed in custody, headline on the status", async () => {
+    const event = await crashWithLog(
+      "oom-1",
+      "allocating cache\nallocating more cache\n",
+      { exitCode: 137, reason: "OOMKilled", signal: 9 },
+      { resources: { limits: { memory: "64Mi" }, requests: { memory: "32Mi" } } },
+    );
+    const { status, report, markdown } = await capture(event, "pm-oom");
+    expect(report.top.code).toBe("oom.limit");
+    expect(report.top.summary).toContain("64Mi");
+    expect(status.topFinding).toBe("oom.limit");
+    expect(status.headline).toBe(report.headline);
+    expect(status.steps.map((s) => s.name)).toContain("write report");
+    expect(status.steps.find((s) => s.name === "write report")!.outcome).toBe("ok");
+    expect(markdown).toContain(report.top.summary);
+    expect(report.logTail.lines.map((l) => l.text)).toEqual([
+      "allocating cache",
+      "allocating more cache",
+    ]);
+
+    const folder = status.evidence!.folder;
+    const custody = custodySchema.parse(
+      JSON.parse((await s3.getObjectBytes(`${folder}custody.json`)).toString()),
+    );
+    for (const name of ["report.json", "report.md"]) {
+      const artifact = custody.artifacts.find((a) => a.name === name)!;
+      expect(artifact, name).toBeDefined();
+      expect(sha256(await s3.getObjectBytes(artifact.key))).toBe(artifact.sha256);
+    }
+    // The report links every artifact custody seals.
+    expect(report.artifacts.map((a) => a.name).sort()).toEqual(
+      [...custody.artifacts.map((a) => a.name), "custody.json"].sort(),
+    );
+  });
+
+  it("a liveness probe kill, from the kubelet's Unhealthy and Killing events", async () => {
+    await startPod("probe-1", { livenessProbe: { httpGet: { path: "/healthz", port: 8080 } } });
+    await running("probe-1");
+    await kubelet.recordEvent(NS, "probe-1", {
+      reason: "Unhealthy",
+      message: "Liveness probe failed: HTTP probe failed with statuscode: 503",
+      container: "app",
+      count: 3,
+    });
+    await kubelet.recordEvent(NS, "probe-1", {
+      reason: "Killing",
+      type: "Normal",
+      message: "Container app failed liveness probe, will be restarted",
+      container: "app",
+    });
+    await kubelet.crashNow(NS, "probe-1", "app", { exitCode: 137, reason: "Error", signal: 9 });
+    await podReaches(
+      "probe-1",
+      (pod) => pod.status?.containerStatuses?.[0]?.lastState?.terminated !== undefined,
+    );
+    const { report } = await capture(await eventFor("probe-1"), "pm-probe");
+    expect(report.top.code).toBe("probe.liveness-kill");
+    expect(report.top.summary).toContain("statuscode: 503");
+    expect(report.timeline.some((t) => t.source === "event" && t.what.startsWith("Killing"))).toBe(
+      true,
+    );
+  });
+
+  it("a missing key of a Secret: CreateContainerConfigError names the key and the env that reads it", async () => {
+    await core.createNamespacedSecret({
+      namespace: NS,
+      body: { metadata: { name: "db" }, stringData: { user: "app" } },
+    });
+    await startPod("config-1", {
+      env: [{ name: "DB_PASSWORD", valueFrom: { secretKeyRef: { name: "db", key: "password" } } }],
+    });
+    await podReaches(
+      "config-1",
+      (pod) =>
+        pod.status?.containerStatuses?.[0]?.state?.waiting?.reason === "CreateContainerConfigError",
+    );
+    const { report } = await capture(await eventFor("config-1"), "pm-config");
+    expect(report.top.code).toBe("config.missing-key");
+    expect(report.top.summary).toContain('key "password" is missing from Secret shop/db');
+    expect(report.top.summary).toContain("DB_PASSWORD");
+    expect(report.logTail.available).toBe(false);
+  });
+
+  it("image pulls: unauthorized and rate-limited told apart by the registry's answer", async () => {
+    const cases = [
+      [
+        "pull-auth",
+        "image.unauthorized",
+        'Failed to pull image "registry.example/app:1": rpc error: code = Unknown desc = failed to resolve reference: unexpected status: 401 Unauthorized',
+      ],
+      [
+        "pull-rate",
+        "image.rate-limited",
+        'Failed to pull image "registry.example/app:1": toomanyrequests: You have reached your pull rate limit',
+      ],
+    ] as const;
+    for (const [name, code, message] of cases) {
+      await startPod(name);
+      await running(name);
+      await kubelet.waitNow(NS, name, "app", {
+        reason: "ImagePullBackOff",
+        message: 'Back-off pulling image "registry.example/app:1"',
+      });
+      await kubelet.recordEvent(NS, name, { reason: "Failed", message, container: "app" });
+      await podReaches(
+        name,
+        (pod) => pod.status?.containerStatuses?.[0]?.state?.waiting?.reason === "ImagePullBackOff",
+      );
+      const { report } = await capture(await eventFor(name), `pm-${name}`);
+      expect(report.top.code, name).toBe(code);
+    }
+  });
+
+  it("eviction under node memory pressure, from the pod's status", async () => {
+    await startPod("evict-1", {}, "evicted");
+    await podReaches("evict-1", (pod) => pod.status?.reason === "Evicted");
+    const event = { ...(await eventFor("evict-1")), reason: "Evicted" };
+    const { report } = await capture(event, "pm-evict");
+    expect(report.top.code).toBe("evicted.node-pressure");
+    expect(report.top.summary).toContain("low on memory");
+  });
+
+  it("log tails of each language name the error and where, with secrets masked", async () => {
+    const cases = [
+      [
+        "go-1",
+        "log.go-panic",
+        "starting\npanic: runtime error: invalid memory address or nil pointer dereference\n\ngoroutine 1 [running]:\nmain.handler(...)\n\t/src/main.go:42 +0x1d\n",
+        "main.go:42",
+      ],
+      [
+        "java-1",
+        "log.java-exception",
+        'Exception in thread "main" java.lang.IllegalStateException: no datasource\n\tat com.shop.App.main(App.java:12)\n',
+        "IllegalStateException",
+      ],
+      [
+        "python-1",
+        "log.python-traceback",
+        "Traceback (most recent call last):\n  File \"/app/main.py\", line 9, in <module>\n    run()\nKeyError: 'region'\n",
+        "KeyError",
+      ],
+      [
+        "node-1",
+        "log.node-error",
+        "TypeError: Cannot read properties of undefined (reading 'port')\n    at start (/app/server.js:14:11)\n    at node:internal/main/run_main_module:36:49\n",
+        "/app/server.js:14:11",
+      ],
+      [
+        "refused-1",
+        "log.connection-refused",
+        "connecting with password=hunter2\nFATAL dial tcp 10.96.12.4:5432: connect: connection refused\n",
+        "10.96.12.4:5432",
+      ],
+    ] as const;
+    for (const [name, code, log, mention] of cases) {
+      const event = await crashWithLog(name, log, { exitCode: 1, reason: "Error" });
+      const { report, markdown } = await capture(event, `pm-${name}`);
+      expect(report.top.code, name).toBe(code);
+      expect(report.top.summary, name).toContain(mention);
+      expect(report.top.evidence[0]!.artifact).toBe("crash.log");
+      expect(markdown, name).not.toContain("hunter2");
+    }
+  });
+
+  it("an init container that fails holds the pod", async () => {
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: "init-1", annotations: { "fake-kubelet/scenario": "init-crash" } },
+        spec: {
+          initContainers: [{ name: "migrate", image: "registry.example/migrate:1" }],
+          containers: [{ name: "app", image: "registry.example/app:1" }],
+        },
+      },
+    });
+    await podReaches(
+      "init-1",
+      (pod) => pod.status?.initContainerStatuses?.[0]?.state?.running !== undefined,
+    );
+    await kubelet.crashNow(NS, "init-1", "migrate", { exitCode: 3, reason: "Error" });
+    await podReaches(
+      "init-1",
+      (pod) => pod.status?.initContainerStatuses?.[0]?.lastState?.terminated !== undefined,
+    );
+    const { report } = await capture(await eventFor("init-1", "migrate"), "pm-init");
+    expect(report.top.code).toBe("init.failed");
+    expect(report.top.summary).toContain("Init container migrate fails with exit 3");
+  });
+});
