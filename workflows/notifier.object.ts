@@ -118,6 +118,7 @@ export function createNotifierObject(deps: {
                   url,
                   body,
                   hmacSecret,
+                  allowedDestinations: config.notifications.allowedDestinations,
                   nowS: Date.now() / 1000,
                   headers: {
                     "x-podmortem-delivery": deliveryId,

@@ -1,5 +1,13 @@
 import { z } from "zod";
 
+import {
+  ALLOW_LIST_FIELD,
+  articled,
+  parseAllowedDestination,
+  parseAllowList,
+  refusalOfUrl,
+} from "../net/outbound-guard.ts";
+
 export const DEFAULT_REASONS = [
   "CrashLoopBackOff",
   "OOMKilled",
@@ -56,6 +64,14 @@ const namespacesSchema = z
       });
     }
   });
+
+const allowedDestinationSchema = z
+  .string()
+  .max(300)
+  .refine(
+    (entry) => parseAllowedDestination(entry) !== undefined,
+    "must be HOST, HOST:PORT (a DNS name, an IPv4 address or [IPv6]) or a CIDR block like 10.0.0.0/8",
+  );
 
 const sinkSchema = z
   .strictObject({
@@ -178,10 +194,18 @@ export const remoteConfigSchema = z.strictObject({
     })
     .prefault({}),
   notifications: z
-    .strictObject({ sinks: z.array(sinkSchema).max(20).default([]) })
+    .strictObject({
+      /**
+       * Destinations a sink may reach although they are not on the public internet (loopback,
+       * private, link-local, metadata): `HOST`, `HOST:PORT` or a CIDR block. Empty by default.
+       */
+      allowedDestinations: z.array(allowedDestinationSchema).max(100).default([]),
+      sinks: z.array(sinkSchema).max(20).default([]),
+    })
     .prefault({})
     .superRefine((value, ctx) => {
       const seen = new Set<string>();
+      const allowed = parseAllowList(value.allowedDestinations);
       value.sinks.forEach((sink, index) => {
         if (seen.has(sink.name)) {
           ctx.addIssue({
@@ -191,6 +215,15 @@ export const remoteConfigSchema = z.strictObject({
           });
         }
         seen.add(sink.name);
+        // A Secret-referenced URL is not known here: delivery checks it, after DNS too.
+        const refusal = sink.url === undefined ? null : refusalOfUrl(new URL(sink.url), allowed);
+        if (refusal) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["sinks", index, "url"],
+            message: `points to ${articled(refusal)} address; podmortem calls such a destination only when ${ALLOW_LIST_FIELD} names it`,
+          });
+        }
       });
     }),
 });
@@ -207,6 +240,7 @@ export function redactSecrets(config: RemoteConfig): RemoteConfig {
   return {
     ...config,
     notifications: {
+      ...config.notifications,
       sinks: config.notifications.sinks.map(({ url, hmacSecret, ...sink }) => ({
         ...sink,
         ...(url === undefined ? {} : { url: "[redacted]" }),

@@ -1,3 +1,15 @@
+import { Agent, fetch, type Response } from "undici";
+
+import {
+  ALLOW_LIST_FIELD,
+  articled,
+  createGuardedLookup,
+  DestinationRefusedError,
+  effectivePort,
+  parseAllowList,
+  refusalOfUrl,
+  type ResolveHost,
+} from "../net/outbound-guard.ts";
 import { SIGNATURE_HEADER, signBody, TIMESTAMP_HEADER } from "./hmac.ts";
 
 export const SINK_TIMEOUT_MS = 10_000;
@@ -42,9 +54,36 @@ export type SinkRequest = {
   hmacSecret?: string | undefined;
   nowS: number;
   timeoutMs?: number;
+  /** `notifications.allowedDestinations`: what may be called although it is not public. */
+  allowedDestinations?: readonly string[] | undefined;
+  /** DNS as the connection sees it; the system resolver unless a test gives its own. */
+  resolveHost?: ResolveHost | undefined;
 };
 
-/** One POST; answers the status of a 2xx, throws a SinkError that never names the URL. */
+function refusedCause(error: unknown): DestinationRefusedError | undefined {
+  let cause: unknown = error;
+  for (let depth = 0; depth < 6 && cause instanceof Error; depth++) {
+    if (cause instanceof DestinationRefusedError) return cause;
+    if (cause instanceof AggregateError) {
+      const inner = cause.errors.find((e) => e instanceof DestinationRefusedError);
+      if (inner) return inner;
+    }
+    cause = cause.cause;
+  }
+  return undefined;
+}
+
+const refusedBecause = (sink: string, what: string) =>
+  new SinkError(
+    `sink ${sink}: its URL ${what}, which podmortem does not call unless ${ALLOW_LIST_FIELD} names it`,
+    true,
+  );
+
+/**
+ * One POST; answers the status of a 2xx, throws a SinkError that never names the URL. The
+ * destination is checked before the request (its host) and at connect time (every address its
+ * name resolves to); redirects are answers, never followed.
+ */
 export async function postToSink(request: SinkRequest): Promise<number> {
   let url: URL;
   try {
@@ -54,10 +93,24 @@ export async function postToSink(request: SinkRequest): Promise<number> {
   }
   if (url.protocol !== "https:" && url.protocol !== "http:")
     throw new SinkError(`sink ${request.sink}: its URL is not http(s)`, true);
+  const allowed = parseAllowList(request.allowedDestinations);
+  const refusal = refusalOfUrl(url, allowed);
+  if (refusal) throw refusedBecause(request.sink, `points to ${articled(refusal)} address`);
   const timestamp = String(Math.floor(request.nowS));
+  const dispatcher = new Agent({
+    connect: {
+      lookup: createGuardedLookup({
+        allowed,
+        port: effectivePort(url),
+        resolve: request.resolveHost,
+      }),
+    },
+  });
   let response: Response;
   try {
     response = await fetch(url, {
+      dispatcher,
+      redirect: "manual",
       method: "POST",
       headers: {
         "content-type": "application/json",
@@ -74,10 +127,19 @@ export async function postToSink(request: SinkRequest): Promise<number> {
       signal: AbortSignal.timeout(request.timeoutMs ?? SINK_TIMEOUT_MS),
     });
   } catch (error) {
+    await dispatcher.destroy().catch(() => undefined);
+    const refused = refusedCause(error);
+    if (refused) throw refusedBecause(request.sink, refused.message);
     throw new SinkError(`sink ${request.sink}: ${describeNetworkError(error)}`, false);
   }
   await response.body?.cancel().catch(() => undefined);
+  await dispatcher.destroy().catch(() => undefined);
   if (response.ok) return response.status;
+  if (response.status >= 300 && response.status < 400)
+    throw new SinkError(
+      `sink ${request.sink} answered ${response.status}, a redirect: podmortem does not follow redirects`,
+      true,
+    );
   const message = `sink ${request.sink} answered ${response.status}`;
   throw new SinkError(message, isFinalStatus(response.status), response.status);
 }

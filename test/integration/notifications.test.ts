@@ -99,6 +99,8 @@ beforeAll(async () => {
   await setConfig(restate, CLUSTER, {
     capture: { steps: { snapshots: false, forensicPod: false } },
     notifications: {
+      // The receiver is on loopback: only an allow-list entry lets podmortem call it.
+      allowedDestinations: [new URL(receiverUrl).host],
       sinks: [
         {
           name: "ops-webhook",
