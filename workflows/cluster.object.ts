@@ -11,6 +11,7 @@ import {
   type WatcherConfig,
 } from "../src/model/remote-config.ts";
 import { describeProblems, validate } from "../src/model/validation.ts";
+import { MAX_DOCUMENT_BYTES } from "../src/model/bounded-document.ts";
 import { diffConfigs, type ConfigChange } from "../src/audit/config-diff.ts";
 import { announce } from "./milestones.ts";
 
@@ -56,6 +57,16 @@ function parseOrRefuse<T>(schema: z.ZodType<T>, input: unknown, what: string): T
     });
   }
   return result.value;
+}
+
+/** The CLI caps what it sends; anything else reaching the ingress is capped here. */
+function refuseOversized(document: unknown): void {
+  const bytes = Buffer.byteLength(JSON.stringify(document ?? null), "utf8");
+  if (bytes > MAX_DOCUMENT_BYTES)
+    throw new restate.TerminalError(
+      `invalid config: (root): the document is ${bytes} bytes, more than the ${MAX_DOCUMENT_BYTES} a config document may have`,
+      { errorCode: 413 },
+    );
 }
 
 async function currentRecord(ctx: restate.ObjectSharedContext): Promise<ConfigRecord> {
@@ -191,6 +202,7 @@ export const Cluster = restate.object({
     ),
 
     setConfig: async (ctx: restate.ObjectContext, request: SetConfigRequest) => {
+      refuseOversized(request?.config);
       const current = await currentRecord(ctx);
       const config = parseOrRefuse(
         remoteConfigSchema,
@@ -205,6 +217,7 @@ export const Cluster = restate.object({
       ctx: restate.ObjectContext,
       request: { patch: unknown; author?: string; comment?: string },
     ) => {
+      refuseOversized(request?.patch);
       const current = await currentRecord(ctx);
       const merged = deepMerge(current.config, request?.patch);
       const config = parseOrRefuse(remoteConfigSchema, merged, "config");

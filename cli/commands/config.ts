@@ -1,12 +1,19 @@
-import { readFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import yaml from "js-yaml";
 
 import { PodmortemError } from "../../src/errors.ts";
+import {
+  DocumentRefusedError,
+  MAX_DOCUMENT_BYTES,
+  parseBoundedYaml,
+} from "../../src/model/bounded-document.ts";
 import type { ClusterObject } from "../../workflows/cluster.object.ts";
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connectionFrom, table } from "../connection.ts";
 import { EXIT, type ExitCode } from "../exit-codes.ts";
 import type { Command } from "../main.ts";
+
+const FORBIDDEN_PATH_PARTS = new Set(["__proto__", "prototype", "constructor"]);
 
 /** `--set a.b.c=value`: the value is parsed as YAML, so numbers, booleans and lists work. */
 export function patchFromAssignments(assignments: string[]): Record<string, unknown> {
@@ -16,27 +23,64 @@ export function patchFromAssignments(assignments: string[]): Record<string, unkn
     if (at <= 0)
       throw new PodmortemError("INPUT_INVALID", `--set ${assignment}: expected path=value`);
     const path = assignment.slice(0, at).split(".");
+    if (path.some((part) => part === "" || FORBIDDEN_PATH_PARTS.has(part)))
+      throw new PodmortemError("INPUT_INVALID", `--set ${path.join(".")}: not a config path`);
     let node = patch;
     for (const part of path.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
-    node[path.at(-1)!] = yaml.load(assignment.slice(at + 1));
+    node[path.at(-1)!] = parseDocument(`--set ${path.join(".")}`, assignment.slice(at + 1));
   }
   return patch;
 }
 
-async function readStdin(): Promise<string> {
-  let text = "";
-  for await (const chunk of process.stdin) text += String(chunk);
-  return text;
+const tooBig = (source: string) =>
+  new PodmortemError(
+    "INPUT_INVALID",
+    `${source}: more than the ${MAX_DOCUMENT_BYTES / 1024 / 1024} MiB a config document may have`,
+  );
+
+/** The document's text, read no further than the size cap (a file or `-` for stdin). */
+export async function readDocument(source: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const name = source === "-" ? "stdin" : source;
+  const file = source === "-" ? undefined : await open(source).catch(unreadable(source));
+  const input = file ? file.createReadStream() : process.stdin;
+  try {
+    for await (const chunk of input) {
+      const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+      size += bytes.length;
+      if (size > MAX_DOCUMENT_BYTES) throw tooBig(name);
+      chunks.push(bytes);
+    }
+  } finally {
+    await file?.close().catch(() => undefined);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
 
-/** YAML (and so JSON); a syntax error is bad input, named with its line. */
+function unreadable(source: string) {
+  return (error: NodeJS.ErrnoException): never => {
+    throw new PodmortemError(
+      "INPUT_INVALID",
+      `${source}: cannot read it (${error.code ?? error.message})`,
+    );
+  };
+}
+
+/**
+ * YAML (and so JSON) within the document limits; a syntax error, a size over the cap or an alias
+ * bomb is bad input, named in one sentence.
+ */
 export function parseDocument(source: string, text: string): unknown {
+  const name = source === "-" ? "stdin" : source;
   try {
-    return yaml.load(text);
+    return parseBoundedYaml(text);
   } catch (error) {
+    if (error instanceof DocumentRefusedError)
+      throw new PodmortemError("INPUT_INVALID", `${name} ${error.message}`);
     const reason =
       error instanceof yaml.YAMLException ? error.message.split("\n")[0] : String(error);
-    throw new PodmortemError("INPUT_INVALID", `${source === "-" ? "stdin" : source}: ${reason}`);
+    throw new PodmortemError("INPUT_INVALID", `${name}: ${reason}`);
   }
 }
 
@@ -138,10 +182,7 @@ export const configCommand: Command = {
         const answer = values.file
           ? await call(
               object.setConfig({
-                config: parseDocument(
-                  values.file,
-                  values.file === "-" ? await readStdin() : await readFile(values.file, "utf8"),
-                ),
+                config: parseDocument(values.file, await readDocument(values.file)),
                 author,
                 comment: values.comment ?? `from ${values.file}`,
               }),
