@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-const [major] = process.versions.node.split(".").map(Number);
-if (major < 24) {
-  process.stderr.write(`kubectl-forensic needs Node >= 24 (this is ${process.versions.node}).\n`);
-  process.exit(2);
-}
+// `kubectl forensic …` is `podmortem forensic …`; bin/kubectl-forensic runs this with Node 24.
+import { requireNode } from "./require-node.js";
+
+requireNode("kubectl-forensic");
 const { runCli } = await import("../cli/main.ts");
 process.exitCode = await runCli(["forensic", ...process.argv.slice(2)]);

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-const [major, minor] = process.versions.node.split(".").map(Number);
-if (major < 22 || (major === 22 && minor < 19)) {
-  process.stderr.write(
-    `podmortem needs Node >= 24 (this is ${process.versions.node}): run it through npm ` +
-      "(npm start, npx podmortem), which uses the node@24 devDependency, or install Node 24.\n",
-  );
-  process.exit(2);
-}
+// The entry point, run by Node 24 itself: the image's ENTRYPOINT, `npm start` and bin/podmortem.
+import { requireNode } from "./require-node.js";
+
+requireNode("podmortem");
+const args = process.argv.slice(2);
+// The Restate SDK reads RESTATE_LOGGING once, when it is first imported (by ../cli/main.ts): the
+// local stack prints only podmortem's own lines unless asked for more.
+if (args[0] === "dev") process.env.RESTATE_LOGGING ??= args.includes("--verbose") ? "INFO" : "WARN";
 const { runCli } = await import("../cli/main.ts");
-process.exitCode = await runCli(process.argv.slice(2));
+process.exitCode = await runCli(args);

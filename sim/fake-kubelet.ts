@@ -45,7 +45,10 @@ export type FakeKubeletOptions = {
   checkpointBytes?: number;
   /** How long a crashing container runs, and how long it then waits in back-off. 1500 ms. */
   restartIntervalMs?: number;
-  /** A crash-looping container stops restarting (stays in CrashLoopBackOff) after this. 6. */
+  /**
+   * A crash-looping container stops restarting (stays in CrashLoopBackOff) after this many restarts
+   * under this fake kubelet. 6.
+   */
   maxRestarts?: number;
   /** Containers with this image run their command locally. "podmortem:dev". */
   localImage?: string;
@@ -133,6 +136,8 @@ type ContainerSim = {
   exitCode: number;
   reason: string;
   restartCount: number;
+  /** The restart count the pod's status already showed when this fake kubelet took it over. */
+  resumedFrom: number;
   state: ContainerState;
   /** Start of the current instance (restartCount). */
   startedAt: string;
@@ -424,7 +429,7 @@ export async function startFakeKubelet(
   function tick(sim: PodSim): void {
     let changed = false;
     for (const c of sim.containers) {
-      if (!c.crashes || c.local || c.restartCount >= maxRestarts) continue;
+      if (!c.crashes || c.local || c.restartCount - c.resumedFrom >= maxRestarts) continue;
       if (c.state.kind === "running") crash(c, terminate(c));
       else if (c.state.kind === "waiting" && c.state.reason === "CrashLoopBackOff") start(c);
       else continue;
@@ -536,7 +541,7 @@ export async function startFakeKubelet(
       sim.deadlineExceeded ||
       policy === "Never" ||
       (policy === "OnFailure" && exit.exitCode === 0) ||
-      c.restartCount >= maxRestarts;
+      c.restartCount - c.resumedFrom >= maxRestarts;
     if (final) c.state = { kind: "terminated", termination };
     else {
       crash(c, termination);
@@ -551,6 +556,14 @@ export async function startFakeKubelet(
     const name = pod.metadata!.name!;
     const runAllLocally = pod.metadata?.annotations?.[RUN_ANNOTATION] === "local";
     const startTime = nowIso();
+    // A pod that already ran (the demo restarted on its kept etcd) goes on counting, as a real
+    // kubelet does after its own restart: new instances get new container IDs.
+    const earlier = [
+      ...(pod.status?.initContainerStatuses ?? []),
+      ...(pod.status?.containerStatuses ?? []),
+    ];
+    const restartsBefore = (name: string) =>
+      earlier.find((status) => status.name === name)?.restartCount ?? 0;
     const make = (spec: V1Container, kind: "init" | "regular"): ContainerSim => ({
       spec,
       name: spec.name,
@@ -560,7 +573,8 @@ export async function startFakeKubelet(
       crashes: false,
       exitCode: 1,
       reason: "Error",
-      restartCount: 0,
+      restartCount: restartsBefore(spec.name),
+      resumedFrom: restartsBefore(spec.name),
       state: { kind: "waiting", reason: "ContainerCreating" },
       startedAt: startTime,
       last: undefined,

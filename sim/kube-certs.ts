@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -28,6 +29,24 @@ async function openssl(args: string[], cwd: string): Promise<void> {
       cause: error,
     });
   }
+}
+
+function certificateFiles(dir: string): ClusterCertificates {
+  const file = (name: string) => path.join(dir, name);
+  return {
+    caCert: file("ca.crt"),
+    caKey: file("ca.key"),
+    serverCert: file("server.crt"),
+    serverKey: file("server.key"),
+    saPublicKey: file("sa.pub"),
+    saPrivateKey: file("sa.key"),
+  };
+}
+
+/** The certificates an earlier start left in this folder, if all of them are there. */
+export function existingClusterCertificates(dir: string): ClusterCertificates | undefined {
+  const files = certificateFiles(dir);
+  return Object.values(files).every((file) => existsSync(file)) ? files : undefined;
 }
 
 /** A throwaway CA, a serving certificate for 127.0.0.1/localhost, a service-account key pair. */
@@ -123,12 +142,5 @@ export async function generateClusterCertificates(dir: string): Promise<ClusterC
     );
   })();
   await Promise.all([server, serviceAccount]);
-  return {
-    caCert: file("ca.crt"),
-    caKey: file("ca.key"),
-    serverCert: file("server.crt"),
-    serverKey: file("server.key"),
-    saPublicKey: file("sa.pub"),
-    saPrivateKey: file("sa.key"),
-  };
+  return certificateFiles(dir);
 }

@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { Agent, fetch } from "undici";
 
-import { generateClusterCertificates } from "./kube-certs.ts";
+import { existingClusterCertificates, generateClusterCertificates } from "./kube-certs.ts";
 import { freePorts } from "./ports.ts";
 import { startProcess, waitFor, type ManagedProcess } from "./processes.ts";
 
@@ -86,14 +86,24 @@ export function resolveKubebuilderAssets(binaries: string[] = ["etcd", "kube-api
   const missing = binaries.filter((binary) => !existsSync(path.join(dir, binary)));
   if (missing.length === 0) return dir;
   throw new Error(
-    `the cluster tests need ${binaries.join(", ")} (Kubernetes 1.20 control plane): ` +
+    `the simulated cluster needs ${binaries.join(", ")} (a Kubernetes control plane, tested with ` +
+      "1.20.2 and etcd 3.4): " +
       (fromEnv
-        ? `KUBEBUILDER_ASSETS=${fromEnv} lacks ${missing.join(", ")}. `
-        : `KUBEBUILDER_ASSETS is unset and ${fallback} lacks ${missing.join(", ")}. `) +
-      "Point it at the folder that holds them, e.g. " +
-      "`export KUBEBUILDER_ASSETS=$(realpath ../shared/kubebuilder-assets)` from the repository, " +
-      "or `export KUBEBUILDER_ASSETS=$(setup-envtest use 1.20.2 -p path)`.",
+        ? `KUBEBUILDER_ASSETS=${fromEnv} lacks ${missing.join(", ")}; `
+        : `KUBEBUILDER_ASSETS is unset and ${fallback} lacks ${missing.join(", ")}; `) +
+      "get etcd and kube-apiserver with `go install sigs.k8s.io/controller-runtime/tools/setup-envtest@latest` " +
+      "and `export KUBEBUILDER_ASSETS=$(setup-envtest use 1.20.2 -p path)` (see README, Quick start)",
   );
+}
+
+/** Whether KUBEBUILDER_ASSETS also holds kube-controller-manager (setup-envtest does not ship it). */
+export function hasControllerManager(): boolean {
+  try {
+    resolveKubebuilderAssets(["etcd", "kube-apiserver", "kube-controller-manager"]);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function kubeconfigYaml(server: string, caFile: string, token: string, user: string): string {
@@ -122,7 +132,15 @@ function tailOf(processes: ManagedProcess[]): string {
 
 /** A real etcd and kube-apiserver (and optionally kube-controller-manager) on loopback. */
 export async function startKubeCluster(
-  options: { controllerManager?: boolean } = {},
+  options: {
+    controllerManager?: boolean;
+    /**
+     * Keeps etcd's data, the certificates, the logs and the admin kubeconfig in this folder, which
+     * outlives the cluster: the next start with the same folder has the same objects (and the same
+     * kube-system UID). A temporary folder, removed at the end, by default.
+     */
+    dataDir?: string;
+  } = {},
 ): Promise<KubeCluster> {
   const started = Date.now();
   const assets = resolveKubebuilderAssets(
@@ -130,7 +148,11 @@ export async function startKubeCluster(
       ? ["etcd", "kube-apiserver", "kube-controller-manager"]
       : ["etcd", "kube-apiserver"],
   );
-  const tempDir = await mkdtemp(path.join(os.tmpdir(), "podmortem-kube-"));
+  const keep = options.dataDir !== undefined;
+  const tempDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), "podmortem-kube-")));
+  if (keep) await mkdir(tempDir, { recursive: true });
+  const removeTempDir = () =>
+    keep ? Promise.resolve() : rm(tempDir, { recursive: true, force: true });
   const certDir = path.join(tempDir, "certs");
   const [etcdPort, etcdPeerPort, apiPort] = (await freePorts(3)) as [number, number, number];
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
@@ -170,8 +192,9 @@ export async function startKubeCluster(
   }
 
   try {
-    await mkdir(certDir);
-    const certs = await generateClusterCertificates(certDir);
+    await mkdir(certDir, { recursive: true });
+    const certs =
+      existingClusterCertificates(certDir) ?? (await generateClusterCertificates(certDir));
     const caPem = await readFile(certs.caCert, "utf8");
     await writeFile(
       tokensFile,
@@ -300,12 +323,12 @@ export async function startKubeCluster(
       async [Symbol.asyncDispose]() {
         await restarting?.catch(() => undefined);
         await stopAll("SIGTERM");
-        await rm(tempDir, { recursive: true, force: true });
+        await removeTempDir();
       },
     };
   } catch (error) {
     await stopAll("SIGKILL");
-    await rm(tempDir, { recursive: true, force: true });
+    await removeTempDir();
     throw error;
   }
 }

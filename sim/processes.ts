@@ -9,6 +9,14 @@ export type ManagedProcess = {
   tail(bytes?: number): string;
 };
 
+// Children run in their own process group, so a Ctrl-C in the terminal (SIGINT to the whole
+// foreground group) reaches only the parent, which then stops them in order: `podmortem dev`
+// stops the watcher before the API server it watches. Whatever is left when the parent exits goes.
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
 export function startProcess(
   command: string,
   args: string[],
@@ -19,7 +27,10 @@ export function startProcess(
     env: options.env ?? process.env,
     cwd: options.cwd,
     stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
   });
+  running.add(child);
+  child.once("exit", () => running.delete(child));
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
   // "close" comes after both output streams are drained, so the log has everything.

@@ -1,7 +1,7 @@
-import { existsSync } from "node:fs";
+import { createWriteStream, existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
+import { format, parseArgs } from "node:util";
 
 import { loadWatcherConfig } from "../../src/config/watcher-config.ts";
 import { loadWorkflowsConfig } from "../../src/config/workflows-config.ts";
@@ -53,8 +53,9 @@ export const devCommand: Command = {
       },
     });
     const dataDir = path.resolve(values["data-dir"]);
-    // The Restate SDK logs every invocation at info; the Restate UI shows them better.
-    process.env.RESTATE_LOGGING ??= values.verbose ? "INFO" : "WARN";
+    // The Restate SDK logs every invocation at info; the Restate UI shows them better. The SDK
+    // reads RESTATE_LOGGING once, when it is first imported, so bin/podmortem.js sets it for
+    // `dev` (WARN, or INFO with --verbose) before it imports anything.
     const log = createLogger({ name: "podmortem-dev", level: values.verbose ? "info" : "warn" });
     const teardown: Teardown[] = [];
     const stopAll = async () => {
@@ -78,7 +79,14 @@ export const devCommand: Command = {
         const demo = await startDemoCluster(path.join(dataDir, "demo-cluster"));
         teardown.push(demo.stop);
         kubeconfigPath = demo.kubeconfigPath;
-        say(`demo cluster up: API server ${demo.server}, kubeconfig ${kubeconfigPath}`);
+        say(
+          [
+            `demo cluster up: API server ${demo.server}` +
+              (demo.controllerManager ? "" : " (no kube-controller-manager: bare pods)"),
+            "to use it with kubectl:",
+            `  export KUBECONFIG=${kubeconfigPath}`,
+          ].join("\n"),
+        );
       } else {
         kubeconfigPath = findKubeconfig(values.kubeconfig);
       }
@@ -102,7 +110,9 @@ export const devCommand: Command = {
         }),
         log,
       );
-      teardown.push(workflows.stop);
+      // Stopped after Restate (teardown runs backwards): Restate first suspends the invocations
+      // it has open on the endpoint, instead of the endpoint cutting them off mid-stream.
+      teardown.splice(teardown.indexOf(restate.stop), 0, workflows.stop);
       // The one place that forces: the demo's endpoint keeps one URL across code edits, and a
       // development restart may replace the code under its own in-flight captures.
       await registerDeployment(
@@ -110,6 +120,11 @@ export const devCommand: Command = {
         `http://127.0.0.1:${PORTS.endpoint}`,
         { force: true },
       );
+
+      // Captures of earlier runs (the data dir is kept) are not news: only captures that finish
+      // from now on are reported. Right after a restart Restate may not answer queries yet.
+      const since = new Date().toISOString();
+      const earlier = await retrying(() => finishedCaptures(restate.adminUrl)).catch(() => []);
 
       const watcher = await runWatcher(
         loadWatcherConfig({
@@ -133,6 +148,11 @@ export const devCommand: Command = {
           `  Restate ingress   ${restate.ingressUrl}`,
           `  evidence          ${process.env.PODMORTEM_EVIDENCE_DIR ?? path.join(dataDir, "evidence")}`,
           `  metrics           http://localhost:${PORTS.workflowsOps}/metrics (workflows), http://localhost:${PORTS.watcherOps}/metrics (watcher)`,
+          ...(earlier.length > 0
+            ? [
+                `  earlier captures  ${earlier.length} kept from earlier runs (podmortem export <capture-id> --out DIR)`,
+              ]
+            : []),
           "Press Ctrl-C to stop.",
           "",
         ].join("\n"),
@@ -140,7 +160,7 @@ export const devCommand: Command = {
 
       const reported = new Set<string>();
       const poll = setInterval(() => {
-        void reportCaptures(restate.adminUrl, reported);
+        void reportCaptures(restate.adminUrl, since, reported);
       }, 2000);
       teardown.push(async () => clearInterval(poll));
 
@@ -149,6 +169,9 @@ export const devCommand: Command = {
         process.once("SIGTERM", () => resolve());
       });
       say("stopping…");
+      // Invocations still open when Restate stops end with the SDK's (harmless) complaints about
+      // cut streams; they go to a file instead of burying the terminal.
+      if (!values.verbose) consoleToFile(path.join(dataDir, "dev-shutdown.log"));
       await stopAll();
       return EXIT.ok;
     } catch (error) {
@@ -158,28 +181,79 @@ export const devCommand: Command = {
   },
 };
 
+/** The Restate SDK logs through console.*; podmortem's own lines do not. */
+function consoleToFile(file: string): void {
+  const out = createWriteStream(file, { flags: "a" });
+  const write = (...args: unknown[]) => void out.write(`${format(...args)}\n`);
+  for (const level of ["log", "info", "warn", "error", "debug", "trace"] as const)
+    console[level] = write;
+}
+
 function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-async function reportCaptures(adminUrl: string, reported: Set<string>): Promise<void> {
+type FinishedCapture = {
+  key: string;
+  phase: string;
+  namespace: string;
+  pod: string;
+  container: string;
+  custodyUri: string | undefined;
+  finishedAt: string | null;
+};
+
+async function retrying<T>(action: () => Promise<T>, attempts = 10): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await action();
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+async function finishedCaptures(adminUrl: string): Promise<FinishedCapture[]> {
+  const rows = await queryRestate<{ service_key: string; value_utf8: string }>(
+    { adminUrl },
+    "SELECT service_key, value_utf8 FROM state WHERE service_name = 'Capture' AND key = 'status'",
+  );
+  return rows.flatMap((row) => {
+    const status = JSON.parse(row.value_utf8) as {
+      phase: string;
+      namespace: string;
+      pod: string;
+      container: string;
+      evidence: { custodyUri: string } | null;
+      finishedAt: string | null;
+    };
+    if (status.phase === "running") return [];
+    return [
+      {
+        key: row.service_key,
+        phase: status.phase,
+        namespace: status.namespace,
+        pod: status.pod,
+        container: status.container,
+        custodyUri: status.evidence?.custodyUri,
+        finishedAt: status.finishedAt,
+      },
+    ];
+  });
+}
+
+async function reportCaptures(
+  adminUrl: string,
+  since: string,
+  reported: Set<string>,
+): Promise<void> {
   try {
-    const rows = await queryRestate<{ service_key: string; value_utf8: string }>(
-      { adminUrl },
-      "SELECT service_key, value_utf8 FROM state WHERE service_name = 'Capture' AND key = 'status'",
-    );
-    for (const row of rows) {
-      const status = JSON.parse(row.value_utf8) as {
-        phase: string;
-        namespace: string;
-        pod: string;
-        container: string;
-        evidence: { custodyUri: string } | null;
-      };
-      if (status.phase === "running" || reported.has(row.service_key)) continue;
-      reported.add(row.service_key);
+    for (const capture of await finishedCaptures(adminUrl)) {
+      if (reported.has(capture.key) || (capture.finishedAt ?? "") < since) continue;
+      reported.add(capture.key);
       say(
-        `capture ${row.service_key} ${status.phase}: ${status.namespace}/${status.pod} (${status.container}) → ${status.evidence?.custodyUri ?? "no evidence"}`,
+        `capture ${capture.key} ${capture.phase}: ${capture.namespace}/${capture.pod} (${capture.container}) → ${capture.custodyUri ?? "no evidence"}`,
       );
     }
   } catch {

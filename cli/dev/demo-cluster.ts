@@ -1,22 +1,37 @@
-import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
+import { AppsV1Api, CoreV1Api, type V1PodTemplateSpec } from "@kubernetes/client-node";
 
-import { PodmortemError } from "../../src/errors.ts";
 import { startFakeKubelet } from "../../sim/fake-kubelet.ts";
-import { startKubeCluster } from "../../sim/kube-cluster.ts";
+import { hasControllerManager, startKubeCluster } from "../../sim/kube-cluster.ts";
+import { PodmortemError } from "../../src/errors.ts";
 
-export type DemoCluster = { server: string; kubeconfigPath: string; stop(): Promise<void> };
+export type DemoCluster = {
+  server: string;
+  /** Rewritten at every start (new port, new token), always at the same path. */
+  kubeconfigPath: string;
+  /** false with setup-envtest's binaries, which have no kube-controller-manager: bare pods. */
+  controllerManager: boolean;
+  stop(): Promise<void>;
+};
 
 const DEMO_NAMESPACE = "demo";
 
+/** A restarted demo finds its namespace and workloads in the kept etcd. */
+function unlessAlreadyThere(error: unknown): void {
+  if ((error as { code?: number }).code !== 409) throw error;
+}
+
 /**
  * The simulated cluster of sim/ (the tests use it too): a real control plane and the fake kubelet,
- * with a Deployment that crash-loops, one that runs out of memory and a healthy one, so a newcomer
+ * with a workload that crash-loops, one that runs out of memory and a healthy one, so a newcomer
  * sees captures at once.
  */
-export async function startDemoCluster(_dataDir: string): Promise<DemoCluster> {
+export async function startDemoCluster(dataDir: string): Promise<DemoCluster> {
+  const controllerManager = hasControllerManager();
   let cluster;
   try {
-    cluster = await startKubeCluster({ controllerManager: true });
+    // etcd stays in the data dir: a restarted demo has its pods, and its kube-system UID, which is
+    // what the cluster is enrolled under in Restate's data beside it.
+    cluster = await startKubeCluster({ controllerManager, dataDir });
   } catch (error) {
     throw new PodmortemError("PREREQUISITE_MISSING", (error as Error).message, { cause: error });
   }
@@ -26,34 +41,47 @@ export async function startDemoCluster(_dataDir: string): Promise<DemoCluster> {
     maxRestarts: 5,
   });
   const kc = cluster.kubeConfig();
-  await kc
-    .makeApiClient(CoreV1Api)
-    .createNamespace({ body: { metadata: { name: DEMO_NAMESPACE } } });
+  const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
-  const deployment = (name: string, scenario: string, replicas: number) =>
-    apps.createNamespacedDeployment({
-      namespace: DEMO_NAMESPACE,
-      body: {
-        metadata: { name, labels: { app: name } },
-        spec: {
-          replicas,
-          selector: { matchLabels: { app: name } },
-          template: {
-            metadata: {
-              labels: { app: name, "project-id": "demo-shop", "workload-id": name },
-              annotations: { "fake-kubelet/scenario": scenario },
-            },
-            spec: { containers: [{ name: "app", image: `registry.example/${name}:1.0` }] },
-          },
-        },
+  await core
+    .createNamespace({ body: { metadata: { name: DEMO_NAMESPACE } } })
+    .catch(unlessAlreadyThere);
+
+  const workload = async (name: string, scenario: string, replicas: number) => {
+    const template: V1PodTemplateSpec = {
+      metadata: {
+        labels: { app: name, "project-id": "demo-shop", "workload-id": name },
+        annotations: { "fake-kubelet/scenario": scenario },
       },
-    });
-  await deployment("checkout", "crashloop", 3);
-  await deployment("recommender", "oomkilled", 2);
-  await deployment("frontend", "healthy", 2);
+      spec: { containers: [{ name: "app", image: `registry.example/${name}:1.0` }] },
+    };
+    if (!controllerManager) {
+      for (let replica = 0; replica < replicas; replica++)
+        await core
+          .createNamespacedPod({
+            namespace: DEMO_NAMESPACE,
+            body: { ...template, metadata: { ...template.metadata, name: `${name}-${replica}` } },
+          })
+          .catch(unlessAlreadyThere);
+      return;
+    }
+    await apps
+      .createNamespacedDeployment({
+        namespace: DEMO_NAMESPACE,
+        body: {
+          metadata: { name, labels: { app: name } },
+          spec: { replicas, selector: { matchLabels: { app: name } }, template },
+        },
+      })
+      .catch(unlessAlreadyThere);
+  };
+  await workload("checkout", "crashloop", 3);
+  await workload("recommender", "oomkilled", 2);
+  await workload("frontend", "healthy", 2);
   return {
     server: cluster.server,
     kubeconfigPath: cluster.kubeconfigPath,
+    controllerManager,
     async stop() {
       await kubelet[Symbol.asyncDispose]();
       await cluster[Symbol.asyncDispose]();

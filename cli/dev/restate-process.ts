@@ -38,6 +38,9 @@ export async function startRestateProcess(options: {
     {
       env: { ...process.env, RESTATE_BASE_DIR: options.dataDir },
       stdio: ["ignore", "pipe", "pipe"],
+      // Its own process group: Ctrl-C reaches podmortem, which stops the watcher and the
+      // endpoint before Restate, instead of Restate dying under them.
+      detached: true,
     },
   );
   const log = createWriteStream(logFile, { flags: "a" });
