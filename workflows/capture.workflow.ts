@@ -2,7 +2,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import * as restate from "@restatedev/restate-sdk";
 
 import { EVIDENCE_FILES, evidenceFolder } from "../src/evidence/evidence-layout.ts";
-import { denyAllPolicyName } from "../src/k8s/forensic-pod.ts";
+import { denyAllPolicyName, forensicPodName } from "../src/k8s/forensic-pod.ts";
 import { isNotFound } from "../src/k8s/kube-errors.ts";
 import type { PodEvent } from "../src/model/pod-event.ts";
 import { Cluster } from "./cluster.object.ts";
@@ -20,9 +20,9 @@ import { salvageEvidence, sealCustody } from "./steps/evidence.ts";
 import { exfiltrateCheckpoint } from "./steps/exfiltrate.ts";
 import { createForensicCopy } from "./steps/forensic-pod.ts";
 import { writeReport } from "./steps/report.ts";
-import { restartCrashedPod } from "./steps/restart.ts";
-import { snapshotVolumes } from "./steps/snapshots.ts";
-import { runStep, StepFailure } from "./steps/step-runner.ts";
+import { restartCrashedPod, withholdRestart } from "./steps/restart.ts";
+import { deleteCapturedVolumes, snapshotVolumes } from "./steps/snapshots.ts";
+import { runStep, StepFailure, stepLabel } from "./steps/step-runner.ts";
 
 export {
   CAPTURE_PHASES,
@@ -66,6 +66,7 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
           namespace: event.namespace,
           pod: event.pod,
           capturedAtMs: startedAtMs,
+          captureId: ctx.key,
         });
         const status: CaptureStatus = {
           captureId: ctx.key,
@@ -106,7 +107,7 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
         );
 
         if (capture.steps.evidence) await salvageEvidence(run, pod);
-        else run.skip("capture logs", "evidence is off in the config");
+        else run.skip("capture crash log", "evidence is off in the config");
 
         const forensicNamespace = capture.forensicPod.namespace ?? event.namespace;
         let restoredClaims: Record<string, string> = {};
@@ -156,22 +157,28 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
           run.save();
         }
 
+        let copy: Awaited<ReturnType<typeof createForensicCopy>>;
         if (!capture.steps.forensicPod)
           run.skip("create forensic pod", "the forensic pod is off in the config");
-        else if (run.needPod("create forensic pod", pod)) {
-          const copy = await createForensicCopy(run, pod, forensicNamespace, restoredClaims);
-          if (copy) {
-            ctx
-              .workflowSendClient<CaptureWorkflow>({ name: "Capture" }, run.captureId)
-              .expire(
-                { namespace: copy.namespace, name: copy.name },
-                restate.rpc.sendOpts({ delay: { seconds: copy.ttlS } }),
-              );
-          }
+        else if (run.needPod("create forensic pod", pod))
+          copy = await createForensicCopy(run, pod, forensicNamespace, restoredClaims);
+        // The TTL removes the copy and the snapshots and claims made for it (from this state).
+        if (copy || status.createdVolumes) {
+          ctx
+            .workflowSendClient<CaptureWorkflow>({ name: "Capture" }, run.captureId)
+            .expire(
+              {
+                namespace: copy?.namespace ?? forensicNamespace,
+                name: copy?.name ?? forensicPodName(run.captureId),
+              },
+              restate.rpc.sendOpts({ delay: { seconds: capture.forensicPod.ttlS } }),
+            );
         }
 
+        const restartWithheld = withholdRestart(status);
         if (!capture.steps.restartAfterSalvage)
           run.skip("restart pod", "restart after salvage is off in the config");
+        else if (restartWithheld) run.skip("restart pod", restartWithheld);
         else if (run.needPod("restart pod", pod)) await restartCrashedPod(run, pod);
 
         status.phase = phaseOf(status.steps);
@@ -184,7 +191,7 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
             if (step.outcome !== "failed") continue;
             deps.metrics.podCreationErrors.inc({
               source_namespace: event.namespace,
-              step: step.name,
+              step: stepLabel(step.name),
             });
           }
           if (checkpointBytes > 0)
@@ -227,6 +234,7 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
             if (!isNotFound(error)) throw error;
           }
         });
+        await deleteCapturedVolumes(ctx, deps, (await ctx.get<CaptureStatus>(STATUS_KEY)) ?? null);
         return true;
       },
     },

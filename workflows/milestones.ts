@@ -67,8 +67,9 @@ export function toAuditRecord(milestone: Milestone): AuditRecord {
     case "capture.finished": {
       const summary = milestone.summary as {
         evidence?: { custodyUri: string; custodySha256: string; artifacts: ArtifactLike[] } | null;
-        steps?: Array<{ name: string; outcome: string }>;
+        steps?: Array<{ name: string; outcome: string; detail?: string }>;
       };
+      const restart = summary.steps?.find((step) => step.name === "restart pod");
       return {
         kind: milestone.kind,
         ...fromEvent(milestone.event),
@@ -86,6 +87,8 @@ export function toAuditRecord(milestone: Milestone): AuditRecord {
           failedSteps: (summary.steps ?? [])
             .filter((step) => step.outcome === "failed")
             .map((step) => step.name),
+          // A restart withheld for want of sealed evidence is a decision a reviewer must see.
+          ...(restart ? { restart: { outcome: restart.outcome, detail: restart.detail } } : {}),
         },
       };
     }

@@ -10,7 +10,8 @@ export const retrieveCommand: Command = {
   summary:
     "Stream a checkpoint archive from this node into the evidence store (run by podmortem in a short-lived pod on the node).",
   usage:
-    "podmortem retrieve --file PATH --key KEY [--max-bytes N] [--delete]\n" +
+    "podmortem retrieve --file PATH --key KEY [--max-bytes N] [--delete] [--delete-on-failure]\n" +
+    "  --delete removes the archive once stored or refused; --delete-on-failure also when the upload fails;\n" +
     "  the evidence store comes from PODMORTEM_S3_* / PODMORTEM_EVIDENCE_DIR, credentials from the AWS default chain;\n" +
     "  the result (size, sha256, key) is written as JSON to the termination message file",
   async run(args) {
@@ -21,6 +22,7 @@ export const retrieveCommand: Command = {
         key: { type: "string" },
         "max-bytes": { type: "string", default: String(4 * 1024 ** 3) },
         delete: { type: "boolean", default: false },
+        "delete-on-failure": { type: "boolean", default: false },
       },
     });
     if (!values.file || !values.key) {
@@ -38,6 +40,7 @@ export const retrieveCommand: Command = {
       key: values.key,
       maxBytes,
       deleteAfter: values.delete,
+      deleteOnFailure: values["delete-on-failure"],
     });
     await writeTerminationMessage(config.terminationLog, result);
     process.stdout.write(`${JSON.stringify(result)}\n`);

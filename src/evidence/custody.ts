@@ -10,6 +10,10 @@ export const custodyArtifactSchema = z.strictObject({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   truncated: z.boolean(),
   capturedAt: z.string(),
+  /** A log over its limit keeps its newest bytes: how many of the oldest were dropped. */
+  droppedBytes: z.int().min(0).optional(),
+  /** Which end of a cut log is kept ("tail": the newest bytes, where the crash is). */
+  kept: z.literal("tail").optional(),
 });
 export type CustodyArtifact = z.infer<typeof custodyArtifactSchema>;
 

@@ -1,13 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { link, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
 
 import type { EvidenceStore, PutOptions, StoredArtifact } from "./evidence-store.ts";
-import { HashingLimiter, toReadable } from "./hashing.ts";
+import { HashingLimiter, sha256Hex, toReadable } from "./hashing.ts";
 
 const PARTIAL_MARKER = ".partial-";
 
@@ -57,6 +57,26 @@ export function createDirStore(rootDir: string): EvidenceStore {
         size: limiter.size,
         sha256: limiter.digest(),
         truncated: limiter.truncated,
+      };
+    },
+    async create(key, body) {
+      const target = safeJoin(root, key);
+      await mkdir(path.dirname(target), { recursive: true });
+      const bytes = Buffer.from(body);
+      const temp = `${target}${PARTIAL_MARKER}${randomUUID()}`;
+      try {
+        await writeFile(temp, bytes, { flush: true });
+        // link() fails with EEXIST where rename() would replace: the file system's create-if-absent.
+        await link(temp, target);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "EEXIST")
+          return { existing: await readFile(target) };
+        throw error;
+      } finally {
+        await rm(temp, { force: true });
+      }
+      return {
+        created: { key, uri: uri(key), size: bytes.length, sha256: sha256Hex(bytes), truncated: false },
       };
     },
     async get(key): Promise<Readable> {

@@ -12,12 +12,23 @@ export type EvidenceLayoutInput = {
   namespace: string;
   pod: string;
   capturedAtMs: number;
+  captureId: string;
 };
 
-/** `<prefix><namespace>/<pod>/<timestamp>/`, the prefix defaulting to `<cluster>/` (contract). */
+/** A capture id as one path segment: anything outside [A-Za-z0-9._-] becomes "-". */
+export function captureSegment(captureId: string): string {
+  return captureId.replaceAll(/[^A-Za-z0-9._-]/g, "-");
+}
+
+/**
+ * `<prefix><namespace>/<pod>/<timestamp>_<captureId>/`, the prefix defaulting to `<cluster>/`
+ * (contract). The capture id makes the folder one capture's own: two containers of one pod that
+ * crash in the same second are two captures and two folders.
+ */
 export function evidenceFolder(input: EvidenceLayoutInput): string {
   const prefix = input.prefix ?? `${input.cluster}/`;
-  return `${prefix}${input.namespace}/${input.pod}/${evidenceTimestamp(input.capturedAtMs)}/`;
+  const segment = `${evidenceTimestamp(input.capturedAtMs)}_${captureSegment(input.captureId)}`;
+  return `${prefix}${input.namespace}/${input.pod}/${segment}/`;
 }
 
 export const EVIDENCE_FILES = {

@@ -2,6 +2,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
   type PutObjectCommandInput,
 } from "@aws-sdk/client-s3";
@@ -10,7 +11,7 @@ import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
 import type { EvidenceStore, PutOptions, StoredArtifact } from "./evidence-store.ts";
-import { HashingLimiter, toReadable } from "./hashing.ts";
+import { HashingLimiter, sha256Hex, toReadable } from "./hashing.ts";
 
 export type S3ClientSettings = {
   endpoint?: string | undefined;
@@ -51,6 +52,10 @@ export const DEFAULT_PART_SIZE_BYTES = 8 * 1024 * 1024;
 export const MIN_PART_SIZE_BYTES = 5 * 1024 * 1024;
 const PARTS_IN_FLIGHT = 2;
 
+function httpStatusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+}
+
 export function createS3Store(settings: S3StoreSettings): EvidenceStore {
   const { client, bucket } = settings;
   const prefix = settings.prefix ?? "";
@@ -70,6 +75,18 @@ export function createS3Store(settings: S3StoreSettings): EvidenceStore {
       );
     }
     return extra;
+  }
+
+  async function readIfPresent(key: string): Promise<Buffer | undefined> {
+    try {
+      const answer = await client.send(
+        new GetObjectCommand({ Bucket: bucket, Key: objectKey(key) }),
+      );
+      return Buffer.from((await answer.Body?.transformToByteArray()) ?? []);
+    } catch (error) {
+      if (httpStatusOf(error) === 404) return undefined;
+      throw error;
+    }
   }
 
   return {
@@ -111,6 +128,44 @@ export function createS3Store(settings: S3StoreSettings): EvidenceStore {
         truncated: limiter.truncated,
       };
     },
+    async create(key, body, options: PutOptions = {}) {
+      // A read first, for S3-compatible stores that ignore If-None-Match on PUT (s3rver does);
+      // where it is honoured (AWS S3, MinIO), the conditional PUT closes the race after the read.
+      const before = await readIfPresent(key);
+      if (before) return { existing: before };
+      const bytes = Buffer.from(body);
+      try {
+        await client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: objectKey(key),
+            Body: bytes,
+            ContentType: options.contentType ?? "application/octet-stream",
+            IfNoneMatch: "*",
+            // Object Lock refuses a PUT without an integrity checksum.
+            ...(settings.objectLock ? { ChecksumAlgorithm: "SHA256" as const } : {}),
+            ...protection(),
+          }),
+        );
+      } catch (error) {
+        // 412: another writer created it between the read and the PUT; 409: a concurrent one.
+        const status = httpStatusOf(error);
+        if (status === 412 || status === 409) {
+          const other = await readIfPresent(key);
+          if (other) return { existing: other };
+        }
+        throw error;
+      }
+      return {
+        created: {
+          key,
+          uri: uri(key),
+          size: bytes.length,
+          sha256: sha256Hex(bytes),
+          truncated: false,
+        },
+      };
+    },
     async get(key): Promise<Readable> {
       const answer = await client.send(
         new GetObjectCommand({ Bucket: bucket, Key: objectKey(key) }),
@@ -124,9 +179,7 @@ export function createS3Store(settings: S3StoreSettings): EvidenceStore {
         );
         return { size: answer.ContentLength ?? 0 };
       } catch (error) {
-        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata
-          ?.httpStatusCode;
-        if (status === 404) return undefined;
+        if (httpStatusOf(error) === 404) return undefined;
         throw error;
       }
     },

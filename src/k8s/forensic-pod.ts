@@ -43,6 +43,7 @@ function inertContainer(container: V1Container, ttlS: number): V1Container {
     ...(container.volumeMounts
       ? { volumeMounts: container.volumeMounts.map((m) => ({ ...m, readOnly: true })) }
       : {}),
+    ...(container.volumeDevices ? { volumeDevices: container.volumeDevices } : {}),
     ...(container.workingDir ? { workingDir: container.workingDir } : {}),
     resources: container.resources ?? {},
     securityContext: {
@@ -89,9 +90,15 @@ export function buildForensicPod(input: ForensicPodInput): V1Pod {
     .map((volume) => forensicVolume(volume, input.restoredClaims))
     .filter((volume): volume is V1Volume => volume !== undefined);
   const kept = new Set(volumes.map((volume) => volume.name));
+  // A block device can only come from a claim: one left as an emptyDir is not attached.
+  const devices = new Set(
+    volumes.filter((volume) => volume.persistentVolumeClaim).map((volume) => volume.name),
+  );
   const containers = spec.containers.map((container) => {
     const copy = inertContainer(container, input.ttlS);
     if (copy.volumeMounts) copy.volumeMounts = copy.volumeMounts.filter((m) => kept.has(m.name));
+    if (copy.volumeDevices)
+      copy.volumeDevices = copy.volumeDevices.filter((d) => devices.has(d.name));
     return copy;
   });
   return {

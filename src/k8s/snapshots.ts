@@ -2,11 +2,15 @@ import type { V1PersistentVolumeClaim } from "@kubernetes/client-node";
 
 import type { KubeAccess } from "./kube-access.ts";
 import { boundedName } from "./names.ts";
-import { isConflict } from "./kube-errors.ts";
+import { isConflict, isNotFound } from "./kube-errors.ts";
 
 export const SNAPSHOT_GROUP = "snapshot.storage.k8s.io";
 export const SNAPSHOT_VERSION = "v1";
 
+/**
+ * What the snapshot controller says. `error` may stay set after a later attempt succeeded, and
+ * is retried by the controller while the snapshot is not ready: only `readyToUse` is decisive.
+ */
 export type SnapshotState = { name: string; readyToUse: boolean; error: string | undefined };
 
 export function snapshotName(captureId: string, claim: string): string {
@@ -99,6 +103,8 @@ export async function restoreClaim(
         },
         spec: {
           accessModes: input.source.spec?.accessModes ?? ["ReadWriteOnce"],
+          // A block volume restored as a filesystem one would be formatted on first mount.
+          ...(input.source.spec?.volumeMode ? { volumeMode: input.source.spec.volumeMode } : {}),
           ...(input.source.spec?.storageClassName
             ? { storageClassName: input.source.spec.storageClassName }
             : {}),
@@ -111,5 +117,36 @@ export async function restoreClaim(
     });
   } catch (error) {
     if (!isConflict(error)) throw error;
+  }
+}
+
+/** Idempotent: an object already gone is what the caller wanted. */
+export async function deleteVolumeSnapshot(
+  kube: KubeAccess,
+  namespace: string,
+  name: string,
+): Promise<void> {
+  try {
+    await kube.custom.deleteNamespacedCustomObject({
+      group: SNAPSHOT_GROUP,
+      version: SNAPSHOT_VERSION,
+      namespace,
+      plural: "volumesnapshots",
+      name,
+    });
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+}
+
+export async function deleteRestoredClaim(
+  kube: KubeAccess,
+  namespace: string,
+  name: string,
+): Promise<void> {
+  try {
+    await kube.core.deleteNamespacedPersistentVolumeClaim({ name, namespace });
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
   }
 }

@@ -168,6 +168,8 @@ export const remoteConfigSchema = z.strictObject({
           className: z.string().min(1).nullable().default(null),
           readyTimeoutS: z.int().min(1).max(3600).default(300),
           restoreAndMount: z.boolean().default(true),
+          // Snapshots and restored claims go with the forensic copy at its TTL unless kept.
+          keepAfterExpiry: z.boolean().default(false),
         })
         .prefault({}),
       checkpoint: z

@@ -3,15 +3,25 @@ import { rm, stat, writeFile } from "node:fs/promises";
 
 import type { EvidenceStore } from "../evidence/evidence-store.ts";
 
-export type RetrieveRequest = { file: string; key: string; maxBytes: number; deleteAfter: boolean };
+export type RetrieveRequest = {
+  file: string;
+  key: string;
+  maxBytes: number;
+  /** Remove the archive from the node once stored, and when refused. */
+  deleteAfter: boolean;
+  /** Remove it when the upload fails too: the last retriever's, so no memory image stays behind. */
+  deleteOnFailure?: boolean;
+};
 
 export type RetrieveResult =
   | { outcome: "stored"; key: string; uri: string; size: number; sha256: string; deleted: boolean }
-  | { outcome: "refused"; reason: string; size: number };
+  | { outcome: "refused"; reason: string; size: number; deleted: boolean };
 
 /**
  * Streams a checkpoint archive from the node into the evidence store, hashing on the way; memory
- * stays flat whatever the archive's size. An archive over the limit is refused, not cut.
+ * stays flat whatever the archive's size. An archive over the limit is refused, not cut, and
+ * removed from the node when removal is asked for: it holds the container's memory, secrets
+ * included, and nobody will fetch it.
  */
 export async function retrieveArchive(
   store: EvidenceStore,
@@ -19,21 +29,27 @@ export async function retrieveArchive(
 ): Promise<RetrieveResult> {
   const { size } = await stat(request.file);
   if (size > request.maxBytes) {
+    if (request.deleteAfter) await rm(request.file, { force: true });
     return {
       outcome: "refused",
       reason: `archive of ${size} bytes is over maxCheckpointBytes (${request.maxBytes})`,
       size,
+      deleted: request.deleteAfter,
     };
   }
-  const stored = await store.put(
-    request.key,
-    createReadStream(request.file, { highWaterMark: 256 * 1024 }),
-    {
-      contentType: "application/x-tar",
-    },
-  );
-  if (stored.size !== size)
-    throw new Error(`read ${stored.size} of ${size} bytes: the archive changed while it was read`);
+  let stored: Awaited<ReturnType<EvidenceStore["put"]>>;
+  try {
+    stored = await store.put(
+      request.key,
+      createReadStream(request.file, { highWaterMark: 256 * 1024 }),
+      { contentType: "application/x-tar" },
+    );
+    if (stored.size !== size)
+      throw new Error(`read ${stored.size} of ${size} bytes: the archive changed while it was read`);
+  } catch (error) {
+    if (request.deleteOnFailure) await rm(request.file, { force: true });
+    throw error;
+  }
   if (request.deleteAfter) await rm(request.file, { force: true });
   return {
     outcome: "stored",
@@ -80,7 +96,12 @@ export function parseRetrieveResult(message: string): RetrieveResult | undefined
     typeof result.reason === "string" &&
     typeof result.size === "number"
   ) {
-    return { outcome: "refused", reason: result.reason, size: result.size };
+    return {
+      outcome: "refused",
+      reason: result.reason,
+      size: result.size,
+      deleted: result.deleted === true,
+    };
   }
   return undefined;
 }

@@ -50,11 +50,11 @@ const WORKFLOWS_RULES: V1PolicyRule[] = [
   { apiGroups: [""], resources: ["events"], verbs: ["list"] },
   { apiGroups: [""], resources: ["nodes"], verbs: ["get"] },
   { apiGroups: [""], resources: ["nodes/checkpoint"], verbs: ["create"] },
-  { apiGroups: [""], resources: ["persistentvolumeclaims"], verbs: ["get", "create"] },
+  { apiGroups: [""], resources: ["persistentvolumeclaims"], verbs: ["get", "create", "delete"] },
   {
     apiGroups: ["snapshot.storage.k8s.io"],
     resources: ["volumesnapshots"],
-    verbs: ["create", "get"],
+    verbs: ["create", "get", "delete"],
   },
   { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: ["create", "delete"] },
 ];
@@ -492,9 +492,10 @@ describe("a capture under stress", () => {
     );
     expect(custody.artifacts.map((a) => a.name)).toContain("crash.log");
     expect(custody.artifacts.map((a) => a.name)).not.toContain("checkpoint-app.tar");
-    // Refused, so kept on the node for someone to deal with.
+    // Refused, and removed from the node: a memory image nobody will fetch.
+    expect(exfiltrate.detail).toContain("removed from the node");
     expect(readdirSync(kubelet.checkpointDir).some((f) => f.startsWith("checkpoint-big-1_"))).toBe(
-      true,
+      false,
     );
     await eventually(async () => {
       const left = await core.listNamespacedPod({
@@ -538,7 +539,8 @@ describe("least-privilege RBAC", () => {
     expect(status.steps.filter((s) => s.outcome === "ok").map((s) => s.name)).toEqual(
       expect.arrayContaining([
         "read pod",
-        "capture logs",
+        "capture crash log",
+        "capture log app",
         "capture pod manifest",
         "capture events",
         "capture node conditions",

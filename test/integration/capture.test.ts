@@ -277,7 +277,8 @@ describe("the Capture workflow", () => {
     expect(status.phase).toBe("succeeded");
     expect(status.steps.map((s) => s.name)).toEqual(
       expect.arrayContaining([
-        "capture logs",
+        "capture crash log",
+        "capture log app",
         "capture pod manifest",
         "capture events",
         "capture node conditions",

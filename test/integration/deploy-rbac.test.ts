@@ -366,6 +366,14 @@ describe("the chart's RBAC, applied to a real API server", () => {
       },
       { verb: "get", resource: "persistentvolumeclaims", namespace: "shop" },
       { verb: "create", resource: "persistentvolumeclaims", namespace: "shop" },
+      // The copy's TTL deletes the snapshots and the claims restored from them.
+      { verb: "delete", resource: "persistentvolumeclaims", namespace: "shop" },
+      {
+        verb: "delete",
+        resource: "volumesnapshots",
+        group: "snapshot.storage.k8s.io",
+        namespace: "shop",
+      },
     ];
     for (const step of steps)
       expect(await can(WORKFLOWS_SA, step), JSON.stringify(step)).toBe(true);
@@ -375,7 +383,7 @@ describe("the chart's RBAC, applied to a real API server", () => {
       // Checkpoints are off by default: the chart grants them only with rbac.capture.checkpoint.
       { verb: "create", resource: "nodes", subresource: "checkpoint", name: "node-a" },
       { verb: "update", resource: "pods", namespace: "shop" },
-      { verb: "delete", resource: "persistentvolumeclaims", namespace: "shop" },
+      { verb: "update", resource: "persistentvolumeclaims", namespace: "shop" },
       { verb: "list", resource: "pods", namespace: "shop" },
     ];
     for (const step of broader)

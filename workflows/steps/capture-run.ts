@@ -51,8 +51,16 @@ export type CaptureStatus = {
   finishedAt: string | null;
   steps: StepRecord[];
   evidence: CaptureEvidence | null;
+  /** Snapshots ready to use: what `forensic.io/snapshots` names. */
   snapshots: string[];
   restoredClaims: string[];
+  /** Every snapshot and claim the capture made, for the copy's TTL to delete. */
+  createdVolumes?: {
+    namespace: string;
+    snapshots: string[];
+    claims: string[];
+    keepAfterExpiry: boolean;
+  };
   checkpoint: {
     node: string;
     archivePath: string;

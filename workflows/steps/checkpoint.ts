@@ -14,6 +14,27 @@ export function isRunning(pod: V1Pod, container: string): boolean {
 
 type CheckpointAttempt = CheckpointResult | { notRunning: string };
 
+/** Reads the pod now: why its crashed container cannot be checkpointed, or undefined. */
+async function whyNotRunning(run: CaptureRun): Promise<string | undefined> {
+  const { deps, event } = run;
+  let current: V1Pod;
+  try {
+    current = await deps.kube.core.readNamespacedPod({
+      name: event.pod,
+      namespace: event.namespace,
+    });
+  } catch (error) {
+    if (isNotFound(error))
+      throw new StepFailure(`pod ${event.namespace}/${event.pod} no longer exists`);
+    throw error;
+  }
+  if (current.metadata?.uid && current.metadata.uid !== event.podUID)
+    return `pod ${event.pod} was replaced by another of the same name`;
+  if (!isRunning(current, event.container))
+    return `container ${event.container} was not running when the step ran`;
+  return undefined;
+}
+
 /**
  * Asks the kubelet for a checkpoint of the crashed container, but only when it is running when
  * the step runs (a crash loop's running window): the pod is read again inside the step, since
@@ -39,29 +60,25 @@ export async function checkpointCrashedContainer(
       deps.metrics,
       name,
       async () => {
-        let current: V1Pod;
+        const before = await whyNotRunning(run);
+        if (before) return { notRunning: before };
         try {
-          current = await deps.kube.core.readNamespacedPod({
-            name: event.pod,
+          return await checkpointContainer(deps.kube, {
+            node,
             namespace: event.namespace,
+            pod: event.pod,
+            container: event.container,
+            timeoutS: run.capture.checkpoint.timeoutS,
+            insecureSkipTlsVerify: run.settings.kubeletInsecureTls,
           });
         } catch (error) {
-          if (isNotFound(error))
-            throw new StepFailure(`pod ${event.namespace}/${event.pod} no longer exists`);
+          // 404 is both "not running" and "gate off": the pod's status tells them apart. A
+          // container that stopped between the read and the call is a skip, not a failure.
+          if (!isNotFound(error)) throw error;
+          const after = await whyNotRunning(run);
+          if (after) return { notRunning: `${after} (the kubelet answered 404)` };
           throw error;
         }
-        if (current.metadata?.uid && current.metadata.uid !== event.podUID)
-          return { notRunning: `pod ${event.pod} was replaced by another of the same name` };
-        if (!isRunning(current, event.container))
-          return { notRunning: `container ${event.container} was not running when the step ran` };
-        return checkpointContainer(deps.kube, {
-          node,
-          namespace: event.namespace,
-          pod: event.pod,
-          container: event.container,
-          timeoutS: run.capture.checkpoint.timeoutS,
-          insecureSkipTlsVerify: run.settings.kubeletInsecureTls,
-        });
       },
       // Every attempt that reaches the runtime leaves an archive on the node: few retries.
       { retry: { maxRetryAttempts: 3 } },

@@ -1,5 +1,5 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import type { Readable } from "node:stream";
+import * as restate from "@restatedev/restate-sdk";
 
 import {
   CUSTODY_SCHEMA_VERSION,
@@ -8,78 +8,51 @@ import {
 } from "../../src/evidence/custody.ts";
 import { EVIDENCE_FILES } from "../../src/evidence/evidence-layout.ts";
 import type { EvidenceStore } from "../../src/evidence/evidence-store.ts";
+import { sha256Hex } from "../../src/evidence/hashing.ts";
 import { kubeStatusOf } from "../../src/k8s/kube-errors.ts";
-import type { KubeAccess } from "../../src/k8s/kube-access.ts";
 import type { PodEvent } from "../../src/model/pod-event.ts";
-import type { RemoteConfig } from "../../src/model/remote-config.ts";
-import type { CaptureRun } from "./capture-run.ts";
-import { captureContainerLogs, captureJson, listPodEvents, readNodeFacts } from "./pod-evidence.ts";
+import { classifyStepError, type CaptureRun } from "./capture-run.ts";
+import {
+  captureContainerLog,
+  captureJson,
+  containerLogSources,
+  listPodEvents,
+  readNodeFacts,
+  storeLogTail,
+  type EvidenceDeps,
+  type Logs,
+  type Missing,
+} from "./pod-evidence.ts";
+import { failureMessage, runStep, StepFailure } from "./step-runner.ts";
 
-export type EvidenceDeps = { kube: KubeAccess; store: EvidenceStore };
-
-export type EvidenceTarget = {
-  event: PodEvent;
-  folder: string;
-  logs: RemoteConfig["capture"]["logs"];
-  nowIso: () => string;
-};
-
-async function storeArtifact(
-  store: EvidenceStore,
-  name: string,
-  key: string,
-  body: Readable | string,
-  options: { contentType: string; maxBytes?: number },
-  capturedAt: string,
-): Promise<CustodyArtifact> {
-  const stored = await store.put(key, body, options);
-  return {
-    name,
-    key: stored.key,
-    uri: stored.uri,
-    size: stored.size,
-    sha256: stored.sha256,
-    truncated: stored.truncated,
-    capturedAt,
-  };
-}
+export type EvidenceTarget = { event: PodEvent; folder: string; logs: Logs };
 
 /**
  * The crashed container's previous log, or its current one when there is no previous instance
- * (a container that never ran twice). Undefined when the kubelet has neither: an image that never
+ * (a container that never ran twice). Missing when the kubelet has neither: an image that never
  * pulled has no log at all.
  */
 export async function captureCrashLog(
   deps: EvidenceDeps,
   target: EvidenceTarget,
-): Promise<CustodyArtifact | undefined> {
+): Promise<CustodyArtifact | Missing> {
   const { event } = target;
   for (const previous of [true, false]) {
-    let stream: Readable;
     try {
-      stream = await deps.kube.openLog({
-        namespace: event.namespace,
-        pod: event.pod,
-        container: event.container,
-        previous,
-        tailLines: target.logs.tailLines,
-        limitBytes: target.logs.limitBytes,
-      });
+      return await storeLogTail(
+        deps,
+        { namespace: event.namespace, pod: event.pod, container: event.container, previous },
+        target.logs,
+        EVIDENCE_FILES.crashLog,
+        `${target.folder}${EVIDENCE_FILES.crashLog}`,
+      );
     } catch (error) {
       // 400: "previous terminated container not found" or "waiting to start"; try the next source.
       if (kubeStatusOf(error) === 400) continue;
       throw error;
     }
-    return storeArtifact(
-      deps.store,
-      EVIDENCE_FILES.crashLog,
-      `${target.folder}${EVIDENCE_FILES.crashLog}`,
-      stream,
-      { contentType: "text/plain; charset=utf-8", maxBytes: target.logs.limitBytes },
-      target.nowIso(),
-    );
   }
-  return undefined;
+  return { missing: "the kubelet had no crash log" };
 }
 
 export type CustodyInput = {
@@ -91,6 +64,11 @@ export type CustodyInput = {
   artifacts: CustodyArtifact[];
 };
 
+/**
+ * Writes custody.json where no custody is yet (a conditional create). A replay of this capture
+ * finds its own and answers with it; another capture's custody in the folder is refused: one
+ * folder, one capture, one chain of custody.
+ */
 export async function sealCustody(
   store: EvidenceStore,
   input: CustodyInput,
@@ -115,55 +93,114 @@ export async function sealCustody(
     sealedAt,
     artifacts: input.artifacts,
   };
-  return storeArtifact(
-    store,
-    EVIDENCE_FILES.custody,
-    `${input.folder}${EVIDENCE_FILES.custody}`,
-    `${JSON.stringify(custody, null, 2)}\n`,
-    { contentType: "application/json" },
-    sealedAt,
-  );
+  const key = `${input.folder}${EVIDENCE_FILES.custody}`;
+  const outcome = await store.create(key, `${JSON.stringify(custody, null, 2)}\n`, {
+    contentType: "application/json",
+  });
+  if ("created" in outcome) {
+    const { created } = outcome;
+    return { name: EVIDENCE_FILES.custody, ...created, capturedAt: sealedAt };
+  }
+  const owner = custodyOwner(outcome.existing);
+  if (owner !== input.captureId)
+    throw new StepFailure(
+      `${store.uri(key)} already holds the custody of ${owner ? `capture ${owner}` : "something else"}: refused to write over it`,
+    );
+  return {
+    name: EVIDENCE_FILES.custody,
+    key,
+    uri: store.uri(key),
+    size: outcome.existing.length,
+    sha256: sha256Hex(outcome.existing),
+    truncated: false,
+    capturedAt: sealedAt,
+  };
+}
+
+function custodyOwner(bytes: Buffer): string | undefined {
+  try {
+    const captureId = (JSON.parse(bytes.toString("utf8")) as { captureId?: unknown }).captureId;
+    return typeof captureId === "string" ? captureId : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
- * Evidence salvage: every container's logs (the crashed one's previous log as crash.log), the
- * pod manifest, its events and its node's conditions, each in its own step. Artifacts go to
- * `run.artifacts`, for custody.json to seal.
+ * One durable step per artifact: the artifact joins `run.artifacts` (for custody.json to seal)
+ * as soon as its own step is done, so a sibling's failure never costs it, and a retry repeats
+ * only the artifact that failed. A missing source is recorded as a skip.
+ */
+async function artifactStep(
+  run: CaptureRun,
+  name: string,
+  action: () => Promise<CustodyArtifact | Missing>,
+  kind: "log" | "document",
+): Promise<CustodyArtifact | undefined> {
+  const { ctx, deps } = run;
+  let value: CustodyArtifact | Missing;
+  try {
+    value = await runStep(
+      ctx,
+      deps.metrics,
+      name,
+      async () => {
+        const result = await action();
+        if (!("missing" in result)) deps.metrics.bytesStored.inc({ kind }, result.size);
+        return result;
+      },
+      { classify: classifyStepError },
+    );
+  } catch (error) {
+    if (!(error instanceof restate.TerminalError)) throw error;
+    run.record({ name, outcome: "failed", detail: failureMessage(error) });
+    return undefined;
+  }
+  if ("missing" in value) {
+    run.skip(name, value.missing);
+    return undefined;
+  }
+  run.artifacts.push(value);
+  const dropped = value.droppedBytes
+    ? `; kept the newest ${value.size} bytes, ${value.droppedBytes} older bytes dropped`
+    : "";
+  run.record({ name, outcome: "ok", detail: `${value.size} bytes${dropped}` });
+  return value;
+}
+
+/**
+ * Evidence salvage: the crash log first, then every container's logs, the pod manifest, its
+ * events and its node's conditions, each artifact in its own step.
  */
 export async function salvageEvidence(run: CaptureRun, pod: V1Pod | undefined): Promise<void> {
   const { deps, event, folder } = run;
   const logs = run.capture.logs;
-  const stored = await run.step(
-    "capture logs",
-    async () => {
-      const crash = await captureCrashLog(deps, {
-        event,
-        folder,
-        logs,
-        nowIso: () => new Date().toISOString(),
-      });
-      const others = pod ? await captureContainerLogs(deps, { pod, folder, logs }) : [];
-      const all = [...(crash ? [crash] : []), ...others];
-      deps.metrics.bytesStored.inc(
-        { kind: "log" },
-        all.reduce((sum, a) => sum + a.size, 0),
-      );
-      return all;
-    },
-    (all) =>
-      `${all.length} logs, ${all.reduce((sum, a) => sum + a.size, 0)} bytes` +
-      (all.some((a) => a.name === EVIDENCE_FILES.crashLog) ? "" : "; the kubelet had no crash log"),
+  await artifactStep(
+    run,
+    "capture crash log",
+    () => captureCrashLog(deps, { event, folder, logs }),
+    "log",
   );
-  run.artifacts.push(...(stored ?? []));
+  if (pod) {
+    for (const { container, previous } of containerLogSources(pod)) {
+      await artifactStep(
+        run,
+        `capture ${previous ? "previous log" : "log"} ${container}`,
+        () => captureContainerLog(deps, { pod, container, previous, folder, logs }),
+        "log",
+      );
+    }
+  }
   if (!run.needPod("capture pod manifest", pod)) return;
 
-  const manifest = await run.step(
+  await artifactStep(
+    run,
     "capture pod manifest",
     () => captureJson(deps.store, EVIDENCE_FILES.pod, `${folder}${EVIDENCE_FILES.pod}`, pod),
-    (a) => `${a.size} bytes`,
+    "document",
   );
-  if (manifest) run.artifacts.push(manifest);
-  const events = await run.step(
+  await artifactStep(
+    run,
     "capture events",
     async () =>
       captureJson(
@@ -172,15 +209,15 @@ export async function salvageEvidence(run: CaptureRun, pod: V1Pod | undefined): 
         `${folder}${EVIDENCE_FILES.events}`,
         await listPodEvents(deps.kube, pod),
       ),
-    (a) => `${a.size} bytes`,
+    "document",
   );
-  if (events) run.artifacts.push(events);
   const nodeName = pod.spec?.nodeName;
   if (!nodeName) {
     run.skip("capture node conditions", "the pod was never scheduled");
     return;
   }
-  const node = await run.step(
+  await artifactStep(
+    run,
     "capture node conditions",
     async () =>
       captureJson(
@@ -189,7 +226,6 @@ export async function salvageEvidence(run: CaptureRun, pod: V1Pod | undefined): 
         `${folder}${EVIDENCE_FILES.node}`,
         await readNodeFacts(deps.kube, nodeName),
       ),
-    (a) => `${a.size} bytes`,
+    "document",
   );
-  if (node) run.artifacts.push(node);
 }

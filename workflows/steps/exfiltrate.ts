@@ -48,7 +48,10 @@ export async function exfiltrateCheckpoint(
     run.record({
       name,
       outcome: "failed",
-      detail: result?.outcome === "refused" ? result.reason : failures.join("; "),
+      detail:
+        result?.outcome === "refused"
+          ? `${result.reason}${result.deleted ? "; removed from the node" : ""}`
+          : failures.join("; "),
     });
     return 0;
   }
@@ -96,6 +99,7 @@ async function runRetriever(
     key: `${run.folder}${file}`,
     maxBytes: run.capture.checkpoint.maxBytes,
     deleteFromNode: run.capture.checkpoint.deleteFromNode,
+    lastAttempt: attempt === RETRIEVER_ATTEMPTS,
     retriever: settings.retriever,
     evidence: settings.evidence,
   });

@@ -1,26 +1,28 @@
 import type { V1Pod } from "@kubernetes/client-node";
+import { Readable } from "node:stream";
 
 import type { CustodyArtifact } from "../../src/evidence/custody.ts";
 import { EVIDENCE_FILES } from "../../src/evidence/evidence-layout.ts";
 import type { EvidenceStore } from "../../src/evidence/evidence-store.ts";
+import { readLogTail } from "../../src/evidence/log-tail.ts";
 import type { KubeAccess } from "../../src/k8s/kube-access.ts";
 import { kubeStatusOf } from "../../src/k8s/kube-errors.ts";
 import type { RemoteConfig } from "../../src/model/remote-config.ts";
 
-type Logs = RemoteConfig["capture"]["logs"];
+export type Logs = RemoteConfig["capture"]["logs"];
+export type EvidenceDeps = { kube: KubeAccess; store: EvidenceStore };
+
+/** An artifact the source could not give, and why: recorded as a skip, not a failure. */
+export type Missing = { missing: string };
 
 async function put(
   store: EvidenceStore,
   name: string,
   key: string,
-  body: string | NodeJS.ReadableStream,
+  body: string | Readable,
   contentType: string,
-  maxBytes?: number,
 ): Promise<CustodyArtifact> {
-  const stored = await store.put(key, body as never, {
-    contentType,
-    ...(maxBytes ? { maxBytes } : {}),
-  });
+  const stored = await store.put(key, body, { contentType });
   return {
     name,
     key: stored.key,
@@ -32,49 +34,85 @@ async function put(
   };
 }
 
-/** Current and previous logs of every container of the pod, each under `containers/`. */
-export async function captureContainerLogs(
-  deps: { kube: KubeAccess; store: EvidenceStore },
-  input: { pod: V1Pod; folder: string; logs: Logs },
-): Promise<CustodyArtifact[]> {
-  const namespace = input.pod.metadata?.namespace ?? "";
-  const name = input.pod.metadata?.name ?? "";
-  const statuses = [
-    ...(input.pod.status?.initContainerStatuses ?? []),
-    ...(input.pod.status?.containerStatuses ?? []),
-    ...(input.pod.status?.ephemeralContainerStatuses ?? []),
-  ];
-  const artifacts: CustodyArtifact[] = [];
-  for (const status of statuses) {
-    for (const previous of status.restartCount > 0 ? [false, true] : [false]) {
-      const file = EVIDENCE_FILES.containerLog(status.name, previous);
-      try {
-        const stream = await deps.kube.openLog({
-          namespace,
-          pod: name,
-          container: status.name,
-          previous,
-          tailLines: input.logs.tailLines,
-          limitBytes: input.logs.limitBytes,
-        });
-        artifacts.push(
-          await put(
-            deps.store,
-            file,
-            `${input.folder}${file}`,
-            stream,
-            "text/plain; charset=utf-8",
-            input.logs.limitBytes,
-          ),
-        );
-      } catch (error) {
-        // A container that never started has no log: not a failure of the capture.
-        if (kubeStatusOf(error) === 400) continue;
-        throw error;
-      }
-    }
+export type LogSource = {
+  namespace: string;
+  pod: string;
+  container: string;
+  previous: boolean;
+};
+
+/**
+ * One container log, its newest `limitBytes` kept. The kubelet is asked for the last `tailLines`
+ * lines only: its own `limitBytes` counts from the start of that window and would cut the end,
+ * where the crash is. Custody says how many older bytes were dropped.
+ */
+export async function storeLogTail(
+  deps: EvidenceDeps,
+  source: LogSource,
+  logs: Logs,
+  file: string,
+  key: string,
+): Promise<CustodyArtifact> {
+  const stream = await deps.kube.openLog({ ...source, tailLines: logs.tailLines });
+  const tail = await readLogTail(stream, logs.limitBytes);
+  const artifact = await put(
+    deps.store,
+    file,
+    key,
+    Readable.from(tail.chunks),
+    "text/plain; charset=utf-8",
+  );
+  return {
+    ...artifact,
+    truncated: tail.droppedBytes > 0,
+    droppedBytes: tail.droppedBytes,
+    kept: "tail",
+  };
+}
+
+/**
+ * A sibling container's log: 400 (never started, no previous instance) and 404 (the pod is
+ * being deleted, normal for a crashing pod) are a missing log, not a failed capture.
+ */
+export async function captureContainerLog(
+  deps: EvidenceDeps,
+  input: { pod: V1Pod; container: string; previous: boolean; folder: string; logs: Logs },
+): Promise<CustodyArtifact | Missing> {
+  const file = EVIDENCE_FILES.containerLog(input.container, input.previous);
+  try {
+    return await storeLogTail(
+      deps,
+      {
+        namespace: input.pod.metadata?.namespace ?? "",
+        pod: input.pod.metadata?.name ?? "",
+        container: input.container,
+        previous: input.previous,
+      },
+      input.logs,
+      file,
+      `${input.folder}${file}`,
+    );
+  } catch (error) {
+    const status = kubeStatusOf(error);
+    if (status === 400) return { missing: "the kubelet has no such log (400)" };
+    if (status === 404) return { missing: "the pod or container is gone (404)" };
+    throw error;
   }
-  return artifacts;
+}
+
+/** Every container's log, and the previous one of each that restarted, under `containers/`. */
+export function containerLogSources(pod: V1Pod): Array<{ container: string; previous: boolean }> {
+  const statuses = [
+    ...(pod.status?.initContainerStatuses ?? []),
+    ...(pod.status?.containerStatuses ?? []),
+    ...(pod.status?.ephemeralContainerStatuses ?? []),
+  ];
+  return statuses.flatMap((status) =>
+    (status.restartCount > 0 ? [false, true] : [false]).map((previous) => ({
+      container: status.name,
+      previous,
+    })),
+  );
 }
 
 export async function captureJson(

@@ -1,7 +1,21 @@
 import type { V1Pod } from "@kubernetes/client-node";
 
 import { isConflict, isNotFound } from "../../src/k8s/kube-errors.ts";
-import type { CaptureRun } from "./capture-run.ts";
+import { EVIDENCE_FILES } from "../../src/evidence/evidence-layout.ts";
+import type { CaptureRun, CaptureStatus } from "./capture-run.ts";
+
+/**
+ * Why the pod must not be restarted, or undefined when it may: deleting it throws away the
+ * crashed container's previous log for good, so only a sealed custody that holds crash.log
+ * lets the restart run (a missing bucket, AccessDenied or KMS errors leave the pod alone).
+ */
+export function withholdRestart(status: CaptureStatus): string | undefined {
+  if (!status.evidence)
+    return "not restarted: custody is not sealed, and a restart would lose the crash log";
+  if (!status.evidence.artifacts.some((a) => a.name === EVIDENCE_FILES.crashLog))
+    return "not restarted: custody holds no crash log, and a restart would lose it";
+  return undefined;
+}
 
 /**
  * Restart after salvage: deletes the crashed pod so its controller recreates it at once. Only a

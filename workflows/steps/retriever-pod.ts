@@ -12,6 +12,8 @@ export type RetrieverPodInput = {
   key: string;
   maxBytes: number;
   deleteFromNode: boolean;
+  /** The last attempt removes the archive even when its upload fails. */
+  lastAttempt?: boolean;
   retriever: WorkflowsConfig["retriever"];
   evidence: WorkflowsConfig["evidence"];
 };
@@ -85,6 +87,7 @@ export function buildRetrieverPod(input: RetrieverPodInput): V1Pod {
             "--max-bytes",
             String(input.maxBytes),
             ...(input.deleteFromNode ? ["--delete"] : []),
+            ...(input.deleteFromNode && input.lastAttempt ? ["--delete-on-failure"] : []),
           ],
           // A small, bounded heap: the archive streams through in 5 MiB parts, never whole.
           env: [...RETRIEVER_RUNTIME_ENV, ...evidenceEnv(input.evidence)],

@@ -61,9 +61,12 @@ export async function runStep<T>(
   );
 }
 
-/** "check retriever 12" → "check retriever": metric labels stay a small fixed set. */
+/**
+ * "check retriever 12" → "check retriever", "capture log sidecar" → "capture log": metric labels
+ * stay a small fixed set, never a container name.
+ */
 export function stepLabel(name: string): string {
-  return name.replace(/ \d+$/, "");
+  return name.replace(/ \d+$/, "").replace(/^(capture (?:previous )?log) .+$/, "$1");
 }
 
 export function failureMessage(error: unknown): string {

@@ -253,6 +253,7 @@ describe("RBAC follows what the code calls", () => {
     expect(grants(rulesOf(defaults, "ClusterRole", "podmortem-workflows"))).toEqual([
       "core/events:list",
       "core/persistentvolumeclaims:create",
+      "core/persistentvolumeclaims:delete",
       "core/persistentvolumeclaims:get",
       "core/pods/log:get",
       "core/pods:create",
@@ -261,6 +262,7 @@ describe("RBAC follows what the code calls", () => {
       "networking.k8s.io/networkpolicies:create",
       "networking.k8s.io/networkpolicies:delete",
       "snapshot.storage.k8s.io/volumesnapshots:create",
+      "snapshot.storage.k8s.io/volumesnapshots:delete",
       "snapshot.storage.k8s.io/volumesnapshots:get",
     ]);
     expect(grants(rulesOf(defaults, "ClusterRole", "podmortem-workflows-nodes"))).toEqual([

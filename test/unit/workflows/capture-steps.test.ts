@@ -132,7 +132,7 @@ describe("the retriever's termination message", () => {
   it("reads a refusal with its reason", () => {
     expect(
       parseRetrieveResult(JSON.stringify({ outcome: "refused", reason: "too big", size: 9 })),
-    ).toEqual({ outcome: "refused", reason: "too big", size: 9 });
+    ).toEqual({ outcome: "refused", reason: "too big", size: 9, deleted: false });
   });
 
   it("is no result when it is a crash's log tail or a malformed hash", () => {
@@ -196,6 +196,8 @@ describe("step duration labels", () => {
     expect(stepLabel("check retriever 12")).toBe("check retriever");
     expect(stepLabel("check snapshots 1")).toBe("check snapshots");
     expect(stepLabel("start retriever 2")).toBe("start retriever");
-    expect(stepLabel("capture logs")).toBe("capture logs");
+    expect(stepLabel("capture crash log")).toBe("capture crash log");
+    expect(stepLabel("capture log sidecar-2")).toBe("capture log");
+    expect(stepLabel("capture previous log app")).toBe("capture previous log");
   });
 });
