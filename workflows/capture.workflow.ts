@@ -164,15 +164,13 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
           copy = await createForensicCopy(run, pod, forensicNamespace, restoredClaims);
         // The TTL removes the copy and the snapshots and claims made for it (from this state).
         if (copy || status.createdVolumes) {
-          ctx
-            .workflowSendClient<CaptureWorkflow>({ name: "Capture" }, run.captureId)
-            .expire(
-              {
-                namespace: copy?.namespace ?? forensicNamespace,
-                name: copy?.name ?? forensicPodName(run.captureId),
-              },
-              restate.rpc.sendOpts({ delay: { seconds: capture.forensicPod.ttlS } }),
-            );
+          ctx.workflowSendClient<CaptureWorkflow>({ name: "Capture" }, run.captureId).expire(
+            {
+              namespace: copy?.namespace ?? forensicNamespace,
+              name: copy?.name ?? forensicPodName(run.captureId),
+            },
+            restate.rpc.sendOpts({ delay: { seconds: capture.forensicPod.ttlS } }),
+          );
         }
 
         const restartWithheld = withholdRestart(status);

@@ -76,7 +76,13 @@ export function createDirStore(rootDir: string): EvidenceStore {
         await rm(temp, { force: true });
       }
       return {
-        created: { key, uri: uri(key), size: bytes.length, sha256: sha256Hex(bytes), truncated: false },
+        created: {
+          key,
+          uri: uri(key),
+          size: bytes.length,
+          sha256: sha256Hex(bytes),
+          truncated: false,
+        },
       };
     },
     async get(key): Promise<Readable> {

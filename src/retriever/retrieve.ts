@@ -45,7 +45,9 @@ export async function retrieveArchive(
       { contentType: "application/x-tar" },
     );
     if (stored.size !== size)
-      throw new Error(`read ${stored.size} of ${size} bytes: the archive changed while it was read`);
+      throw new Error(
+        `read ${stored.size} of ${size} bytes: the archive changed while it was read`,
+      );
   } catch (error) {
     if (request.deleteOnFailure) await rm(request.file, { force: true });
     throw error;
