@@ -99,6 +99,20 @@ export type FakeKubelet = AsyncDisposable & {
   ): Promise<void>;
   /** Posts an Event about the pod (or one of its containers) as the kubelet does. */
   recordEvent(namespace: string, pod: string, event: KubeletEventInput): Promise<void>;
+  /**
+   * The container's log requests answer this status (a 404 as for a container of a pod being
+   * deleted, a 500 as from a struggling runtime), `times` times or until cleared with undefined.
+   */
+  failLogs(
+    namespace: string,
+    pod: string,
+    container: string,
+    answer: { status: number; times?: number } | undefined,
+  ): void;
+  /** Log requests the kubelet received for this container, failed ones included. */
+  logRequests(namespace: string, pod: string, container: string): number;
+  /** The next checkpoint request for the container finds it just stopped (crashes it, then 404). */
+  stopBeforeCheckpoint(namespace: string, pod: string, container: string): void;
   /** Waits until the fake kubelet has written every status update it has queued. */
   settle(): Promise<void>;
 };
@@ -228,8 +242,25 @@ export async function startFakeKubelet(
     return { sim, c };
   };
 
+  const failingLogs = new Map<string, { status: number; times: number }>();
+  const logRequestCounts = new Map<string, number>();
+  const stopsBeforeCheckpoint = new Set<string>();
+  const containerKey = (namespace: string, pod: string, container: string) =>
+    `${namespace}/${pod}/${container}`;
+
   const backend: KubeletBackend = {
     containerLog(namespace, pod, container, previous) {
+      const id = containerKey(namespace, pod, container);
+      logRequestCounts.set(id, (logRequestCounts.get(id) ?? 0) + 1);
+      const failing = failingLogs.get(id);
+      if (failing) {
+        failing.times -= 1;
+        if (failing.times <= 0) failingLogs.delete(id);
+        return {
+          status: failing.status,
+          message: `container "${container}" answered ${failing.status}`,
+        };
+      }
       const sim = sims.get(key(namespace, pod));
       const c = sim?.containers.find((candidate) => candidate.name === container);
       if (!sim || !c) return { status: 404, message: `pod ${namespace}/${pod} not found` };
@@ -258,6 +289,13 @@ export async function startFakeKubelet(
       const c = sim?.containers.find((candidate) => candidate.name === container);
       if (!sim || !c || c.state.kind !== "running") return undefined;
       return { podUID: sim.uid, image: c.image, containerID: containerID(sim, c, c.restartCount) };
+    },
+    async beforeCheckpoint(namespace, pod, container) {
+      const id = containerKey(namespace, pod, container);
+      if (!stopsBeforeCheckpoint.delete(id)) return;
+      const { sim, c } = find(namespace, pod, container);
+      crash(c, terminate(c, { exitCode: 1, reason: "Error" }));
+      await pushStatus(sim);
     },
   };
   const server = await startKubeletServer({
@@ -827,6 +865,20 @@ export async function startFakeKubelet(
     },
     async recordEvent(namespace, pod, event) {
       await postEvent(findPod(namespace, pod), event);
+    },
+    failLogs(namespace, pod, container, answer) {
+      const id = containerKey(namespace, pod, container);
+      if (answer)
+        failingLogs.set(id, {
+          status: answer.status,
+          times: answer.times ?? Number.POSITIVE_INFINITY,
+        });
+      else failingLogs.delete(id);
+    },
+    logRequests: (namespace, pod, container) =>
+      logRequestCounts.get(containerKey(namespace, pod, container)) ?? 0,
+    stopBeforeCheckpoint(namespace, pod, container) {
+      stopsBeforeCheckpoint.add(containerKey(namespace, pod, container));
     },
     async settle() {
       await Promise.all([...sims.values()].map((sim) => sim.updates));

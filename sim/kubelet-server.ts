@@ -23,6 +23,8 @@ export type KubeletBackend = {
     pod: string,
     container: string,
   ): { podUID: string; image: string; containerID: string } | undefined;
+  /** Runs as a checkpoint request arrives, before the container is looked up. */
+  beforeCheckpoint?(namespace: string, pod: string, container: string): Promise<void>;
 };
 
 export type KubeletServer = {
@@ -103,6 +105,7 @@ export async function startKubeletServer(options: {
     if (method === "POST" && parts[0] === "checkpoint" && parts.length === 4) {
       checkpoints += 1;
       const [, namespace, pod, container] = parts as [string, string, string, string];
+      await backend.beforeCheckpoint?.(namespace, pod, container);
       const running = backend.runningContainer(namespace, pod, container);
       // A kubelet without the ContainerCheckpoint gate answers a plain 404 too.
       if (!options.checkpointEnabled || !running) return text(404, "404 page not found");

@@ -1,0 +1,133 @@
+import {
+  ApiextensionsV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+} from "@kubernetes/client-node";
+import * as clients from "@restatedev/restate-sdk-clients";
+
+import { createS3Client, createS3Store } from "../../src/evidence/s3-store.ts";
+import { createKubeAccess } from "../../src/k8s/kube-access.ts";
+import type { PodEvent } from "../../src/model/pod-event.ts";
+import type { CaptureStatus, CaptureWorkflow } from "../../workflows/capture.workflow.ts";
+import { createWorkflowMetrics, type WorkflowMetrics } from "../../workflows/metrics.ts";
+import { createServices } from "../../workflows/services.ts";
+import { eventually } from "./eventually.ts";
+import type { S3Harness } from "./s3-server.ts";
+
+export const SNAPSHOT_API = {
+  group: "snapshot.storage.k8s.io",
+  version: "v1",
+  plural: "volumesnapshots",
+} as const;
+
+/**
+ * The workflows' services as `podmortem serve` builds them, against the S3 harness (or a bucket
+ * of another name, e.g. one that does not exist) and the cluster the kubeconfig names.
+ */
+export function captureServices(
+  kubeConfig: KubeConfig,
+  s3: S3Harness,
+  options: { bucket?: string; identity?: string; metrics?: WorkflowMetrics } = {},
+) {
+  const bucket = options.bucket ?? s3.bucket;
+  const client = createS3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: s3.credentials,
+  });
+  return createServices({
+    kube: createKubeAccess(kubeConfig),
+    store: createS3Store({ client, bucket }),
+    metrics: options.metrics ?? createWorkflowMetrics(),
+    evidencePrefix: undefined,
+    identity: options.identity ?? "capture-test",
+    version: "test",
+    settings: {
+      retriever: { image: "podmortem:dev", namespace: "podmortem", s3Secret: "retriever-s3" },
+      evidence: {
+        kind: "s3",
+        bucket,
+        prefix: undefined,
+        endpoint: s3.endpoint,
+        region: s3.region,
+        forcePathStyle: true,
+        kmsKeyId: undefined,
+      },
+      kubeletInsecureTls: false,
+    },
+  });
+}
+
+/** The external-snapshotter's CRD (schema-less, as the tests only need its objects stored). */
+export async function installSnapshotCrd(kc: KubeConfig, namespace: string): Promise<void> {
+  await kc.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({
+    body: {
+      metadata: {
+        name: "volumesnapshots.snapshot.storage.k8s.io",
+        annotations: {
+          "api-approved.kubernetes.io": "https://github.com/kubernetes-csi/external-snapshotter",
+        },
+      },
+      spec: {
+        group: SNAPSHOT_API.group,
+        scope: "Namespaced",
+        names: {
+          plural: SNAPSHOT_API.plural,
+          singular: "volumesnapshot",
+          kind: "VolumeSnapshot",
+          listKind: "VolumeSnapshotList",
+        },
+        versions: [
+          {
+            name: SNAPSHOT_API.version,
+            served: true,
+            storage: true,
+            schema: {
+              openAPIV3Schema: { type: "object", x_kubernetes_preserve_unknown_fields: true },
+            },
+          },
+        ],
+      },
+    },
+  });
+  await eventually(async () => {
+    await kc
+      .makeApiClient(CustomObjectsApi)
+      .listNamespacedCustomObject({ ...SNAPSHOT_API, namespace });
+  }, 20_000);
+}
+
+/** Plays the snapshot controller for one snapshot: writes its status as the controller would. */
+export async function patchSnapshotStatus(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  status: { readyToUse: boolean; error?: { message: string; time?: string } | null },
+): Promise<void> {
+  await kc
+    .makeApiClient(CustomObjectsApi)
+    .patchNamespacedCustomObject(
+      { ...SNAPSHOT_API, namespace, name, body: { status } },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
+}
+
+export function captureClient(ingressUrl: string, captureId: string) {
+  return clients
+    .connect({ url: ingressUrl })
+    .workflowClient<CaptureWorkflow>({ name: "Capture" }, captureId);
+}
+
+/** Submits a capture of the event and waits for its result. */
+export async function runCapture(
+  ingressUrl: string,
+  event: PodEvent,
+  captureId: string,
+): Promise<CaptureStatus> {
+  const workflow = captureClient(ingressUrl, captureId);
+  await workflow.workflowSubmit({ event, incidentKey: `${event.cluster}:${event.signature}` });
+  return workflow.workflowAttach();
+}
