@@ -70,15 +70,29 @@ export async function registerDeployment(
   return { id: deployment.id, services: deployment.services, created: answer.status === 201 };
 }
 
-/** Removes a deployment; Restate refuses while invocations are pinned to it unless forced. */
-export async function removeDeployment(
+/**
+ * Removes a drained deployment: refused while an unfinished invocation is pinned to it. Restate
+ * 1.7 deletes only with force (501 without), so the drain check is made here first; nothing new
+ * pins to an old deployment once a newer one serves the same services.
+ */
+export async function removeDrainedDeployment(
   settings: AdminSettings,
   deploymentId: string,
 ): Promise<void> {
+  const pinned = await queryRestate<{ pinned_deployment_id: string | null; invocations: number }>(
+    settings,
+    PINNED_INVOCATIONS_SQL,
+  );
+  const left = pinned.find((row) => row.pinned_deployment_id === deploymentId)?.invocations ?? 0;
+  if (left > 0)
+    throw new PodmortemError(
+      "INPUT_INVALID",
+      `deployment ${deploymentId} still has ${left} unfinished invocations pinned to it`,
+    );
   await adminCall(
     settings,
     "DELETE",
-    `/deployments/${encodeURIComponent(deploymentId)}?force=false`,
+    `/deployments/${encodeURIComponent(deploymentId)}?force=true`,
   );
 }
 
