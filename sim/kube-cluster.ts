@@ -13,6 +13,8 @@ import { startProcess, waitFor, type ManagedProcess } from "./processes.ts";
 export type KubeCluster = AsyncDisposable & {
   /** https://127.0.0.1:<port> */
   server: string;
+  /** The etcd behind it, plain HTTP on loopback (its v3 gateway answers here too). */
+  etcdUrl: string;
   caPem: string;
   caFile: string;
   /** A certificate for 127.0.0.1 signed by the cluster CA, for fake node servers. */
@@ -140,6 +142,8 @@ export async function startKubeCluster(
      * kube-system UID). A temporary folder, removed at the end, by default.
      */
     dataDir?: string;
+    /** false: every watch reads etcd itself, so a resourceVersion etcd compacted is 410 Gone. */
+    watchCache?: boolean;
   } = {},
 ): Promise<KubeCluster> {
   const started = Date.now();
@@ -231,6 +235,7 @@ export async function startKubeCluster(
           "--allow-privileged=true",
           "--profiling=false",
           "--enable-priority-and-fairness=false",
+          ...(options.watchCache === false ? ["--watch-cache=false"] : []),
           `--runtime-config=${UNUSED_API_VERSIONS.map((version) => `${version}=false`).join(",")}`,
           // pods/log and node proxy go to the fake kubelet at the Node's InternalIP and port;
           // its certificate is not checked (no --kubelet-certificate-authority), ours is shown.
@@ -293,6 +298,7 @@ export async function startKubeCluster(
     let restarting: Promise<void> | undefined;
     return {
       server,
+      etcdUrl,
       caPem,
       caFile: certs.caCert,
       serverCertFile: certs.serverCert,
