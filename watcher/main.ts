@@ -36,6 +36,7 @@ export async function runWatcher(
     clusterName: config.clusterName,
     identity: config.identity,
     configPollIntervalMs: config.configPollIntervalMs,
+    ownerCacheTtlS: config.ownerCacheTtlS,
   });
   const ops = await startOpsServer({
     port: config.httpPort,

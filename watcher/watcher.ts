@@ -28,6 +28,8 @@ export type WatcherDeps = {
   clusterName: string;
   identity: string;
   configPollIntervalMs: number;
+  /** How long owners and their opt-out annotation are cached (PODMORTEM_OWNER_CACHE_TTL_S). */
+  ownerCacheTtlS?: number;
   leaderElection?: LeaderElectionSettings | undefined;
   now?: () => number;
   fetchOwner?: FetchOwner;
@@ -114,7 +116,10 @@ export function createWatcher(deps: WatcherDeps) {
   const pipeline = createPodPipeline({
     cluster: deps.clusterName,
     batcher,
-    resolver: createOwnerResolver(fetchOwner),
+    resolver: createOwnerResolver(
+      fetchOwner,
+      deps.ownerCacheTtlS === undefined ? {} : { ttlMs: deps.ownerCacheTtlS * 1000 },
+    ),
     metrics: deps.metrics,
     audit,
     log,

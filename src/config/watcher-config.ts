@@ -29,6 +29,9 @@ const schema = z.looseObject({
     .min(100)
     .max(3_600_000)
     .default(15_000),
+  // How long an owner (ReplicaSet, Deployment, Job, …) and its opt-out annotation are cached:
+  // an annotation added to a Deployment applies to its pods' crashes within this time.
+  PODMORTEM_OWNER_CACHE_TTL_S: z.coerce.number().int().min(0).max(86_400).default(60),
   KUBECONFIG: z.string().optional(),
 });
 
@@ -51,6 +54,8 @@ export type WatcherProcessConfig = {
   /** "stdout", or a file the audit lines are appended to. */
   auditLog: string;
   configPollIntervalMs: number;
+  /** How long owners and their opt-out annotation are cached; 0 reads them at every crash. */
+  ownerCacheTtlS: number;
   kubeconfigPath: string | undefined;
 };
 
@@ -85,6 +90,7 @@ export function loadWatcherConfig(env: Env): Readonly<WatcherProcessConfig> {
       : undefined,
     auditLog: raw.PODMORTEM_AUDIT_LOG,
     configPollIntervalMs: raw.PODMORTEM_CONFIG_POLL_INTERVAL_MS,
+    ownerCacheTtlS: raw.PODMORTEM_OWNER_CACHE_TTL_S,
     kubeconfigPath: raw.KUBECONFIG,
   };
   return Object.freeze(config);

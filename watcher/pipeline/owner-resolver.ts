@@ -29,6 +29,9 @@ function isOptedOut(annotations: Record<string, string> | undefined): boolean {
   return annotations?.[OPT_OUT_ANNOTATION]?.toLowerCase() === "false";
 }
 
+/** The default of PODMORTEM_OWNER_CACHE_TTL_S: an opt-out on a Deployment applies within it. */
+export const DEFAULT_OWNER_CACHE_TTL_MS = 60_000;
+
 /**
  * The top owner of a pod, through its controller references, at most two levels up
  * (Pod → ReplicaSet → Deployment, Pod → Job → CronJob), with the opt-out annotation looked up
@@ -38,7 +41,7 @@ export function createOwnerResolver(
   fetchOwner: FetchOwner,
   options: { ttlMs?: number; maxEntries?: number } = {},
 ) {
-  const ttlMs = options.ttlMs ?? 10 * 60_000;
+  const ttlMs = options.ttlMs ?? DEFAULT_OWNER_CACHE_TTL_MS;
   const maxEntries = options.maxEntries ?? 50_000;
   const cache = new Map<string, OwnerRecord>();
   const inFlight = new Map<string, Promise<OwnerRecord | undefined>>();

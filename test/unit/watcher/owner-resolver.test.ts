@@ -1,7 +1,10 @@
 import type { V1OwnerReference } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 
-import { createOwnerResolver } from "../../../watcher/pipeline/owner-resolver.ts";
+import {
+  createOwnerResolver,
+  DEFAULT_OWNER_CACHE_TTL_MS,
+} from "../../../watcher/pipeline/owner-resolver.ts";
 import { makePod } from "../../fixtures/pods.ts";
 
 const owners: Record<string, unknown> = {
@@ -44,6 +47,29 @@ function podOwnedBy(kind: string, name: string, uid: string) {
 }
 
 describe("owner resolution", () => {
+  it("sees an opt-out added to a Deployment once its cached entry is older than the TTL", async () => {
+    let annotations: Record<string, string> = {};
+    const resolver = createOwnerResolver(async (ref: V1OwnerReference) =>
+      ref.uid === "dep-1" ? { metadata: { name: "checkout", annotations } } : owners[ref.uid],
+    );
+    const pod = podOwnedBy("ReplicaSet", "checkout-7d9f8b6c5", "rs-1");
+    expect((await resolver.resolve(pod, 0)).optOut).toBe(false);
+    annotations = { "forensic.io/capture": "false" };
+    expect((await resolver.resolve(pod, DEFAULT_OWNER_CACHE_TTL_MS - 1)).optOut).toBe(false);
+    expect((await resolver.resolve(pod, DEFAULT_OWNER_CACHE_TTL_MS)).optOut).toBe(true);
+    expect(DEFAULT_OWNER_CACHE_TTL_MS).toBe(60_000);
+
+    const uncached = createOwnerResolver(
+      async (ref: V1OwnerReference) =>
+        ref.uid === "dep-1" ? { metadata: { name: "checkout", annotations } } : owners[ref.uid],
+      { ttlMs: 0 },
+    );
+    annotations = {};
+    expect((await uncached.resolve(pod, 5)).optOut).toBe(false);
+    annotations = { "forensic.io/capture": "false" };
+    expect((await uncached.resolve(pod, 5)).optOut).toBe(true);
+  });
+
   it("names the Deployment behind a ReplicaSet and honours its opt-out", async () => {
     const fetched: string[] = [];
     const resolver = createOwnerResolver(async (ref: V1OwnerReference) => {
