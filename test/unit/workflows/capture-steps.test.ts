@@ -1,10 +1,12 @@
 import { describe, expect, it } from "vitest";
 
+import { evidenceFolder } from "../../../src/evidence/evidence-layout.ts";
 import { boundedName } from "../../../src/k8s/names.ts";
 import { restoredClaimName, snapshotName } from "../../../src/k8s/snapshots.ts";
 import { parseRetrieveResult } from "../../../src/retriever/retrieve.ts";
 import type { CaptureStatus } from "../../../workflows/capture.workflow.ts";
 import { phaseOf } from "../../../workflows/steps/capture-run.ts";
+import { withholdRestart } from "../../../workflows/steps/restart.ts";
 import { stepLabel } from "../../../workflows/steps/step-runner.ts";
 import { forensicAnnotations } from "../../../workflows/steps/forensic-pod.ts";
 import {
@@ -199,5 +201,49 @@ describe("step duration labels", () => {
     expect(stepLabel("capture crash log")).toBe("capture crash log");
     expect(stepLabel("capture log sidecar-2")).toBe("capture log");
     expect(stepLabel("capture previous log app")).toBe("capture previous log");
+  });
+});
+
+describe("restart after salvage", () => {
+  const crashLog = {
+    name: "crash.log",
+    key: "k",
+    uri: "s3://b/k",
+    size: 1,
+    sha256: SHA,
+    truncated: false,
+    capturedAt: "t",
+  };
+  const sealed = (artifacts: (typeof crashLog)[]) =>
+    ({
+      evidence: { folder: "f/", custodyUri: "u", custodySha256: SHA, logSha256: SHA, artifacts },
+    }) as unknown as CaptureStatus;
+
+  it("runs only when custody is sealed and holds crash.log", () => {
+    expect(withholdRestart(sealed([crashLog]))).toBeUndefined();
+    expect(withholdRestart({ evidence: null } as unknown as CaptureStatus)).toBe(
+      "not restarted: custody is not sealed, and a restart would lose the crash log",
+    );
+    expect(withholdRestart(sealed([{ ...crashLog, name: "pod.json" }]))).toBe(
+      "not restarted: custody holds no crash log, and a restart would lose it",
+    );
+  });
+});
+
+describe("evidence folders", () => {
+  it("are one capture's own: the timestamp and the capture id", () => {
+    const at = Date.parse("2026-12-01T00:38:44.512Z");
+    const folder = (captureId: string) =>
+      evidenceFolder({
+        prefix: undefined,
+        cluster: "prod",
+        namespace: "shop",
+        pod: "web-1",
+        capturedAtMs: at,
+        captureId,
+      });
+    expect(folder("pm-abc")).toBe("prod/shop/web-1/2026-12-01T00-38-44Z_pm-abc/");
+    expect(folder("pm-abc")).not.toBe(folder("pm-abd"));
+    expect(folder("on demand/../x")).toBe("prod/shop/web-1/2026-12-01T00-38-44Z_on-demand-..-x/");
   });
 });
