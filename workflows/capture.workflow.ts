@@ -15,6 +15,7 @@ import {
   type CaptureSettings,
   type CaptureStatus,
 } from "./steps/capture-run.ts";
+import { captureChanges } from "./steps/changes.ts";
 import { checkpointCrashedContainer } from "./steps/checkpoint.ts";
 import { salvageEvidence, sealCustody } from "./steps/evidence.ts";
 import { exfiltrateCheckpoint } from "./steps/exfiltrate.ts";
@@ -126,6 +127,7 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
           );
         }
 
+        if (capture.steps.evidence && pod) await captureChanges(run, pod);
         if (capture.steps.evidence) await writeReport(run);
 
         const custody = await run.step(

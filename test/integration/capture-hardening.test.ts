@@ -48,6 +48,8 @@ const WORKFLOWS_RULES: V1PolicyRule[] = [
   { apiGroups: [""], resources: ["pods"], verbs: ["get", "create", "delete"] },
   { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
   { apiGroups: [""], resources: ["events"], verbs: ["list"] },
+  { apiGroups: ["apps"], resources: ["replicasets"], verbs: ["get", "list"] },
+  { apiGroups: ["apps"], resources: ["controllerrevisions"], verbs: ["list"] },
   { apiGroups: [""], resources: ["nodes"], verbs: ["get"] },
   { apiGroups: [""], resources: ["nodes/checkpoint"], verbs: ["create"] },
   { apiGroups: [""], resources: ["persistentvolumeclaims"], verbs: ["get", "create", "delete"] },

@@ -1,4 +1,11 @@
-import { CoreV1Api, type KubeConfig, type V1Container } from "@kubernetes/client-node";
+import {
+  AppsV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  type V1Container,
+  type V1OwnerReference,
+  type V1PodTemplateSpec,
+} from "@kubernetes/client-node";
 import * as clients from "@restatedev/restate-sdk-clients";
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -63,14 +70,30 @@ afterAll(async () => {
   await s3?.[Symbol.asyncDispose]();
 });
 
-async function startPod(name: string, container: Partial<V1Container> = {}, scenario = "healthy") {
+async function startPod(
+  name: string,
+  container: Partial<V1Container> = {},
+  scenario = "healthy",
+  meta: { ownerReferences?: V1OwnerReference[]; labels?: Record<string, string> } = {},
+) {
   await core.createNamespacedPod({
     namespace: NS,
     body: {
-      metadata: { name, annotations: { "fake-kubelet/scenario": scenario } },
+      metadata: { name, annotations: { "fake-kubelet/scenario": scenario }, ...meta },
       spec: { containers: [{ name: "app", image: "registry.example/app:1", ...container }] },
     },
   });
+}
+
+const ownedBy = (kind: string, name: string, uid: string): V1OwnerReference[] => [
+  { apiVersion: "apps/v1", kind, name, uid, controller: true },
+];
+
+function template(app: string, container: Partial<V1Container>): V1PodTemplateSpec {
+  return {
+    metadata: { labels: { app } },
+    spec: { containers: [{ name: "app", image: "registry.example/app:1", ...container }] },
+  };
 }
 
 async function podReaches(
@@ -350,5 +373,136 @@ describe("the postmortem of a real capture", () => {
     const { report } = await capture(await eventFor("init-1", "migrate"), "pm-init");
     expect(report.top.code).toBe("init.failed");
     expect(report.top.summary).toContain("Init container migrate fails with exit 3");
+  });
+
+  it("what changed: a Deployment's previous ReplicaSet against the pod's, in changes.json and the report", async () => {
+    const apps = kc.makeApiClient(AppsV1Api);
+    const v1 = template("web", {
+      image: "registry.example/web:1.0",
+      env: [{ name: "A", value: "x" }],
+    });
+    const v2 = template("web", {
+      image: "registry.example/web:1.1",
+      env: [
+        { name: "A", value: "secret-y" },
+        { name: "B", value: "z" },
+      ],
+      resources: { limits: { memory: "64Mi" } },
+    });
+    const deployment = await apps.createNamespacedDeployment({
+      namespace: NS,
+      body: {
+        metadata: { name: "web" },
+        spec: { selector: { matchLabels: { app: "web" } }, template: v2 },
+      },
+    });
+    const replicaSets = [];
+    for (const [revision, spec] of [
+      [1, v1],
+      [2, v2],
+    ] as const)
+      replicaSets.push(
+        await apps.createNamespacedReplicaSet({
+          namespace: NS,
+          body: {
+            metadata: {
+              name: `web-r${revision}`,
+              annotations: { "deployment.kubernetes.io/revision": String(revision) },
+              ownerReferences: ownedBy("Deployment", "web", deployment.metadata!.uid!),
+            },
+            spec: { replicas: 0, selector: { matchLabels: { app: "web" } }, template: spec },
+          },
+        }),
+      );
+    await startPod("web-r2-abcde", v2.spec!.containers[0], "healthy", {
+      ownerReferences: ownedBy("ReplicaSet", "web-r2", replicaSets[1]!.metadata!.uid!),
+    });
+    await running("web-r2-abcde");
+    await kubelet.crashNow(NS, "web-r2-abcde", "app", { exitCode: 1, reason: "Error" });
+    await podReaches(
+      "web-r2-abcde",
+      (pod) => pod.status?.containerStatuses?.[0]?.lastState?.terminated !== undefined,
+    );
+    const event = {
+      ...(await eventFor("web-r2-abcde")),
+      workload: { kind: "Deployment", name: "web" },
+    };
+    const { status, report, markdown } = await capture(event, "pm-changes-deploy");
+
+    expect(status.steps.find((s) => s.name === "capture changes")?.outcome).toBe("ok");
+    const changes = JSON.parse(
+      (await s3.getObjectBytes(`${status.evidence!.folder}changes.json`)).toString(),
+    ) as {
+      current: { revision: number };
+      previous: { revision: number };
+      details: string[];
+      crashAfterRolloutS: number;
+    };
+    expect(changes.current.revision).toBe(2);
+    expect(changes.previous.revision).toBe(1);
+    expect(changes.details).toEqual([
+      "app: image registry.example/web:1.0 → registry.example/web:1.1",
+      "app: env added: B",
+      "app: env changed (values not shown): A",
+      "app: resources requests none, limits none → requests none, limits memory=64Mi",
+    ]);
+    expect(changes.crashAfterRolloutS).toBeGreaterThanOrEqual(0);
+    expect(report.changes!.summary).toMatch(
+      /^The crash came \d+ s after the rollout to revision 2, which changed since revision 1: app image/,
+    );
+    expect(markdown).toContain("app: env added: B");
+    expect(markdown).not.toContain("secret-y");
+    const custody = custodySchema.parse(
+      JSON.parse((await s3.getObjectBytes(`${status.evidence!.folder}custody.json`)).toString()),
+    );
+    expect(custody.artifacts.map((a) => a.name)).toContain("changes.json");
+  });
+
+  it("what changed: a StatefulSet's ControllerRevisions, the pod's found by its revision hash", async () => {
+    const apps = kc.makeApiClient(AppsV1Api);
+    const v1 = template("db", { image: "registry.example/db:15", args: ["--max-connections=100"] });
+    const v2 = template("db", {
+      image: "registry.example/db:15",
+      args: ["--max-connections=10"],
+      livenessProbe: { tcpSocket: { port: 5432 }, periodSeconds: 1 },
+    });
+    const statefulSet = await apps.createNamespacedStatefulSet({
+      namespace: NS,
+      body: {
+        metadata: { name: "db" },
+        spec: { serviceName: "db", selector: { matchLabels: { app: "db" } }, template: v2 },
+      },
+    });
+    for (const [revision, spec] of [
+      [1, v1],
+      [2, v2],
+    ] as const)
+      await apps.createNamespacedControllerRevision({
+        namespace: NS,
+        body: {
+          metadata: {
+            name: `db-hash${revision}`,
+            ownerReferences: ownedBy("StatefulSet", "db", statefulSet.metadata!.uid!),
+          },
+          revision,
+          data: { spec: { template: { ...spec, $patch: "replace" } } },
+        },
+      });
+    await startPod("db-0", v2.spec!.containers[0], "healthy", {
+      ownerReferences: ownedBy("StatefulSet", "db", statefulSet.metadata!.uid!),
+      labels: { app: "db", "controller-revision-hash": "db-hash2" },
+    });
+    await running("db-0");
+    await kubelet.crashNow(NS, "db-0", "app", { exitCode: 1, reason: "Error" });
+    await podReaches(
+      "db-0",
+      (pod) => pod.status?.containerStatuses?.[0]?.lastState?.terminated !== undefined,
+    );
+    const event = { ...(await eventFor("db-0")), workload: { kind: "StatefulSet", name: "db" } };
+    const { report } = await capture(event, "pm-changes-sts");
+    expect(report.changes!.details).toEqual([
+      "app: command/args --max-connections=100 → --max-connections=10",
+      "app: livenessProbe none → tcp :5432 (period 1s)",
+    ]);
   });
 });

@@ -251,6 +251,9 @@ describe("RBAC follows what the code calls", () => {
   it("grants the workflows only what the capture steps turned on need", () => {
     const defaults = renderChart(BASE).objects;
     expect(grants(rulesOf(defaults, "ClusterRole", "podmortem-workflows"))).toEqual([
+      "apps/controllerrevisions:list",
+      "apps/replicasets:get",
+      "apps/replicasets:list",
       "core/events:list",
       "core/persistentvolumeclaims:create",
       "core/persistentvolumeclaims:delete",
@@ -275,6 +278,9 @@ describe("RBAC follows what the code calls", () => {
       rbac: { capture: { snapshots: false, forensicPod: false } },
     }).objects;
     expect(grants(rulesOf(evidenceOnly, "ClusterRole", "podmortem-workflows"))).toEqual([
+      "apps/controllerrevisions:list",
+      "apps/replicasets:get",
+      "apps/replicasets:list",
       "core/events:list",
       "core/pods/log:get",
       "core/pods:get",
