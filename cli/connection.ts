@@ -1,6 +1,11 @@
 import * as clients from "@restatedev/restate-sdk-clients";
+import { existsSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 
-import type { AdminSettings } from "../src/restate/admin.ts";
+import { PodmortemError } from "../src/errors.ts";
+import { queryRestate, type AdminSettings } from "../src/restate/admin.ts";
+import { describeFailure } from "./failures.ts";
 
 /** Where the CLI finds Restate and which cluster it speaks of: flags first, then environment. */
 export const CONNECTION_OPTIONS = {
@@ -45,4 +50,69 @@ export function table(headers: string[], rows: string[][]): string {
       .join("  ")
       .trimEnd();
   return [line(headers), ...rows.map(line)].join("\n") + "\n";
+}
+
+/**
+ * The kubeconfig a command uses: --kubeconfig, else $KUBECONFIG, else ~/.kube/config; in a pod
+ * none is needed. A file that is not there is a missing prerequisite (exit 4), said at once
+ * instead of as a connection error to client-node's fallback, localhost:8080.
+ */
+export function kubeconfigPathFor(flag: string | undefined): string | undefined {
+  const named = flag ?? process.env.KUBECONFIG;
+  if (named) {
+    const files = named.split(path.delimiter).filter(Boolean);
+    const missing = files.find((file) => !existsSync(file));
+    if (missing)
+      throw new PodmortemError(
+        "PREREQUISITE_MISSING",
+        `no kubeconfig at ${missing} (from ${flag ? "--kubeconfig" : "$KUBECONFIG"})`,
+      );
+    return named;
+  }
+  const home = path.join(os.homedir(), ".kube", "config");
+  if (existsSync(home) || process.env.KUBERNETES_SERVICE_HOST) return undefined;
+  throw new PodmortemError(
+    "PREREQUISITE_MISSING",
+    `no kubeconfig: pass --kubeconfig PATH or set KUBECONFIG (${home} does not exist)`,
+  );
+}
+
+/** Awaits an ingress client's answer; a failure becomes one sentence. */
+export async function callRestate<T>(request: PromiseLike<T>, ingressUrl: string): Promise<T> {
+  try {
+    return await request;
+  } catch (error) {
+    throw restateFailure(error, ingressUrl);
+  }
+}
+
+/** A failed call to Restate's ingress as one sentence: refused (exit 3) or not answering (4). */
+export function restateFailure(error: unknown, ingressUrl: string): PodmortemError {
+  if (error instanceof PodmortemError) return error;
+  const failure = describeFailure(error);
+  if (failure.exit === 3) return new PodmortemError("INPUT_INVALID", failure.message);
+  return new PodmortemError(
+    "RESTATE_UNAVAILABLE",
+    `Restate at ${ingressUrl} is not answering (${failure.message}): is podmortem running ` +
+      "(podmortem dev), or is --restate-url / $PODMORTEM_RESTATE_URL wrong?",
+    { cause: error },
+  );
+}
+
+export function unknownCluster(cluster: string): PodmortemError {
+  return new PodmortemError(
+    "INPUT_INVALID",
+    `cluster "${cluster}" is unknown: no watcher enrolled it and it has no config or audit log ` +
+      "(check --cluster / $PODMORTEM_CLUSTER_NAME)",
+  );
+}
+
+/** Through the admin API: a cluster is known when its Cluster object or audit log holds state. */
+export async function requireKnownCluster(admin: AdminSettings, cluster: string): Promise<void> {
+  const name = `'${cluster.replaceAll("'", "''")}'`;
+  const rows = await queryRestate(
+    admin,
+    `SELECT service_key FROM state WHERE service_name IN ('Cluster', 'AuditLog') AND service_key = ${name} LIMIT 1`,
+  );
+  if (rows.length === 0) throw unknownCluster(cluster);
 }

@@ -1,5 +1,5 @@
-import { PodmortemError } from "../src/errors.ts";
 import { EXIT, type ExitCode } from "./exit-codes.ts";
+import { describeFailure } from "./failures.ts";
 
 export type Command = {
   summary: string;
@@ -78,14 +78,9 @@ export async function runCli(argv: string[]): Promise<ExitCode> {
   try {
     return await command.run(rest);
   } catch (error) {
-    if (error instanceof PodmortemError) {
-      process.stderr.write(`podmortem ${name}: ${error.message}\n`);
-      return error.code === "CONFIG_INVALID" || error.code === "INPUT_INVALID"
-        ? EXIT.invalidInput
-        : error.code === "RESTATE_UNAVAILABLE" || error.code === "PREREQUISITE_MISSING"
-          ? EXIT.unavailable
-          : EXIT.failure;
-    }
-    throw error;
+    const failure = describeFailure(error);
+    process.stderr.write(`podmortem ${name}: ${failure.message}\n`);
+    if (process.env.PODMORTEM_DEBUG) process.stderr.write(`${(error as Error)?.stack ?? ""}\n`);
+    return failure.exit;
   }
 }

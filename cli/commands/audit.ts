@@ -3,7 +3,13 @@ import { parseArgs } from "node:util";
 import { AUDIT_KINDS, type AuditEntry, type ChainMark } from "../../src/audit/chain.ts";
 import { queryAudit, scanAudit, verifyAudit } from "../../src/audit/query.ts";
 import { PodmortemError } from "../../src/errors.ts";
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, connectionFrom, table } from "../connection.ts";
+import {
+  CONNECTION_OPTIONS,
+  CONNECTION_USAGE,
+  connectionFrom,
+  requireKnownCluster,
+  table,
+} from "../connection.ts";
 import { EXIT, type ExitCode } from "../exit-codes.ts";
 import type { Command } from "../main.ts";
 
@@ -76,9 +82,10 @@ export const auditCommand: Command = {
     const { admin, cluster } = connectionFrom(values);
     const out = (text: string) => process.stdout.write(text);
     if (verifying) {
-      const verdict = await verifyAudit(admin, cluster, {
-        anchors: (values.anchor ?? []).map(parseAnchor),
-      });
+      const anchors = (values.anchor ?? []).map(parseAnchor);
+      // An empty log for a mistyped --cluster would read as "the chain holds".
+      await requireKnownCluster(admin, cluster);
+      const verdict = await verifyAudit(admin, cluster, { anchors });
       if (values.json) out(`${JSON.stringify(verdict)}\n`);
       else if (verdict.ok)
         out(
@@ -112,6 +119,8 @@ export const auditCommand: Command = {
       until: parseTime("until", values.until),
       limit,
     };
+    // An empty answer for a mistyped --cluster would read as "nothing happened".
+    await requireKnownCluster(admin, cluster);
     if (values.json && limit === undefined) {
       // A whole log can be long: written a page at a time, never held here.
       let first = true;

@@ -9,7 +9,14 @@ import {
   parseBoundedYaml,
 } from "../../src/model/bounded-document.ts";
 import type { ClusterObject } from "../../workflows/cluster.object.ts";
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, connectionFrom, table } from "../connection.ts";
+import {
+  CONNECTION_OPTIONS,
+  CONNECTION_USAGE,
+  callRestate,
+  connectionFrom,
+  table,
+  unknownCluster,
+} from "../connection.ts";
 import { EXIT, type ExitCode } from "../exit-codes.ts";
 import type { Command } from "../main.ts";
 
@@ -99,30 +106,7 @@ export function changedSummary(
     : `${text.slice(0, width - extra.length - 1)}…${extra}`;
 }
 
-/** Ingress clients answer PromiseLikes; this awaits one and turns a refusal into a CLI error. */
-async function call<T>(request: PromiseLike<T>): Promise<T> {
-  try {
-    return await request;
-  } catch (error) {
-    refusal(error);
-  }
-}
-
-function refusal(error: unknown): never {
-  const raw = error instanceof Error ? error.message : String(error);
-  // The ingress client puts Restate's JSON answer after a first line: show its message alone.
-  const json = raw.slice(raw.indexOf("{"));
-  let message = raw;
-  try {
-    message = (JSON.parse(json) as { message?: string }).message ?? raw;
-  } catch {
-    // not JSON: keep the text as it is
-  }
-  throw new PodmortemError(
-    message.includes("invalid config") ? "INPUT_INVALID" : "RESTATE_UNAVAILABLE",
-    message,
-  );
-}
+const SUBCOMMANDS = ["get", "set", "history", "rollback"];
 
 export const configCommand: Command = {
   summary:
@@ -132,6 +116,7 @@ export const configCommand: Command = {
     "podmortem config set (--file config.yaml|config.json|- | --set path=value ...) [--comment TEXT]",
     "podmortem config history [--json]   (who changed what and when; secrets redacted)",
     "podmortem config rollback --to VERSION",
+    "  --create             let set configure a cluster no watcher has enrolled yet (else refused, exit 3)",
     CONNECTION_USAGE,
     "  a refused document names every bad field and leaves the current config in force (exit 3);",
     '  a secret shown as "[redacted]" by get keeps its value when the document is set again',
@@ -147,10 +132,21 @@ export const configCommand: Command = {
         comment: { type: "string" },
         to: { type: "string" },
         version: { type: "string" },
+        create: { type: "boolean", default: false },
       },
     });
-    const { ingress, cluster } = connectionFrom(values);
+    const { ingress, cluster, ingressUrl } = connectionFrom(values);
+    const call = <T>(request: PromiseLike<T>) => callRestate(request, ingressUrl);
     const object = ingress.objectClient<ClusterObject>({ name: "Cluster" }, cluster);
+    // A mistyped --cluster would otherwise read defaults, or create a cluster nobody runs.
+    const described = SUBCOMMANDS.includes(sub ?? "") ? await call(object.describe()) : undefined;
+    if (
+      described &&
+      !described.enrollment &&
+      described.configVersion === 0 &&
+      !(sub === "set" && values.create)
+    )
+      throw unknownCluster(cluster);
     const author = process.env.USER ? `${process.env.USER} (cli)` : "cli";
     const out = (text: string) => process.stdout.write(text);
     switch (sub) {

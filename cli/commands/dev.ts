@@ -55,7 +55,7 @@ export const devCommand: Command = {
     const dataDir = path.resolve(values["data-dir"]);
     // The Restate SDK logs every invocation at info; the Restate UI shows them better. The SDK
     // reads RESTATE_LOGGING once, when it is first imported, so bin/podmortem.js sets it for
-    // `dev` (WARN, or INFO with --verbose) before it imports anything.
+    // `dev` (ERROR, or INFO with --verbose) before it imports anything.
     const log = createLogger({ name: "podmortem-dev", level: values.verbose ? "info" : "warn" });
     const teardown: Teardown[] = [];
     const stopAll = async () => {

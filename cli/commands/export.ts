@@ -4,7 +4,12 @@ import { createUriReader, exportEvidence } from "../../src/evidence/export.ts";
 import { createS3Client } from "../../src/evidence/s3-store.ts";
 import { PodmortemError } from "../../src/errors.ts";
 import type { CaptureWorkflow } from "../../workflows/capture.workflow.ts";
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, connectionFrom } from "../connection.ts";
+import {
+  CONNECTION_OPTIONS,
+  CONNECTION_USAGE,
+  callRestate,
+  connectionFrom,
+} from "../connection.ts";
 import type { ExitCode } from "../exit-codes.ts";
 import type { Command } from "../main.ts";
 import { progressFor } from "../progress.ts";
@@ -35,10 +40,11 @@ export const exportCommand: Command = {
         "INPUT_INVALID",
         "name a capture id (podmortem audit --kind capture.finished lists them)",
       );
-    const { ingress } = connectionFrom(values);
-    const status = await ingress
-      .workflowClient<CaptureWorkflow>({ name: "Capture" }, captureId)
-      .status();
+    const { ingress, ingressUrl } = connectionFrom(values);
+    const status = await callRestate(
+      ingress.workflowClient<CaptureWorkflow>({ name: "Capture" }, captureId).status(),
+      ingressUrl,
+    );
     if (!status?.evidence)
       throw new PodmortemError("INPUT_INVALID", `capture ${captureId} has no sealed evidence`);
     const progress = progressFor(values);

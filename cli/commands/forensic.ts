@@ -6,7 +6,7 @@ import { createUriReader, exportEvidence, type ExportReport } from "../../src/ev
 import { PodmortemError } from "../../src/errors.ts";
 import { FORENSIC_ANNOTATIONS, FORENSIC_LABELS } from "../../src/k8s/forensic-pod.ts";
 import { loadKubeConfig } from "../../src/k8s/client.ts";
-import { table } from "../connection.ts";
+import { kubeconfigPathFor, table } from "../connection.ts";
 import { progressFor } from "../progress.ts";
 import { EXIT, type ExitCode } from "../exit-codes.ts";
 import type { Command } from "../main.ts";
@@ -66,7 +66,7 @@ export const forensicCommand: Command = {
         progress: { type: "boolean", default: false },
       },
     });
-    const kc = loadKubeConfig({ kubeconfigPath: values.kubeconfig ?? process.env.KUBECONFIG });
+    const kc = loadKubeConfig({ kubeconfigPath: kubeconfigPathFor(values.kubeconfig) });
     const core = kc.makeApiClient(CoreV1Api);
     const namespace =
       values.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? "default";
@@ -104,7 +104,13 @@ export const forensicCommand: Command = {
         );
         return EXIT.usage;
       }
-      const pod = await core.readNamespacedPod({ name, namespace });
+      const pod = await core.readNamespacedPod({ name, namespace }).catch((error: unknown) => {
+        if ((error as { code?: number }).code !== 404) throw error;
+        throw new PodmortemError(
+          "INPUT_INVALID",
+          `no pod ${name} in namespace ${namespace}${values.namespace ? "" : " (the context's default; pass -n NAMESPACE)"}: kubectl forensic list -A shows the forensic pods`,
+        );
+      });
       const a = pod.metadata?.annotations ?? {};
       const custodyUri = a[FORENSIC_ANNOTATIONS.evidence];
       if (!custodyUri)

@@ -75,9 +75,11 @@ afterAll(async () => {
 
 describe("runtime config through the CLI", () => {
   it("sets, shows with secrets redacted, refuses a bad document whole, keeps history and rolls back", async () => {
+    // No watcher has enrolled this cluster: configuring it ahead takes --create.
     const set = await cli(
       "config",
       "set",
+      "--create",
       "--set",
       "dedup.cooldownS=600",
       "--set",
