@@ -4,6 +4,7 @@ import type { Logger } from "../src/logging.ts";
 import type { PodEvent } from "../src/model/pod-event.ts";
 import { DEFAULT_REASONS, type WatcherConfig } from "../src/model/remote-config.ts";
 import { computeSignature } from "../src/model/signature.ts";
+import { createPodLineFilter } from "./informers/pod-line-filter.ts";
 import { statusFingerprint, toSlimPod } from "./informers/slim-pod.ts";
 import type { WatcherMetrics } from "./metrics.ts";
 import type { Batcher } from "./pipeline/batcher.ts";
@@ -65,6 +66,13 @@ export function createAuditWriter(audit: Logger): AuditWriter {
 }
 
 const SEEN_OCCURRENCES_KEPT = 200_000;
+/**
+ * Owner lookups in flight past which the watch stream stops being read, and the level it
+ * resumes at: a burst over thousands of new workloads costs bounded memory, not one pending
+ * pod per line read.
+ */
+export const MAX_PENDING_RESOLUTIONS = 256;
+const RESUME_PENDING_RESOLUTIONS = 64;
 
 /**
  * From raw pod JSON to queued events: skip updates that change nothing detection reads, detect
@@ -92,6 +100,9 @@ export function createPodPipeline(deps: {
   let reasons = new Set(deps.config().detection.reasons);
   let excluded = new Set(deps.config().namespaces.exclude);
   let pendingResolutions = 0;
+  let caughtUp: PromiseWithResolvers<void> | undefined;
+  // Shared by every pod watch: uids are unique across namespaces.
+  const lineFilter = createPodLineFilter();
 
   /** Keyed by the occurrence id's pre-image: the same occurrence, no hashing to find out. */
   function remember(occurrenceKey: string): boolean {
@@ -169,10 +180,22 @@ export function createPodPipeline(deps: {
       deps.log.error({ err, pod: pod.metadata?.name }, "could not process a pod's failures");
     } finally {
       pendingResolutions -= 1;
+      if (caughtUp && pendingResolutions <= RESUME_PENDING_RESOLUTIONS) {
+        caughtUp.resolve();
+        caughtUp = undefined;
+      }
     }
   }
 
   return {
+    /** Watch lines whose detection-relevant bytes did not change are never parsed. */
+    lineFilter,
+    /** A promise while too many owner lookups are in flight; the watches wait on it. */
+    whenCaughtUp(): Promise<void> | undefined {
+      if (pendingResolutions < MAX_PENDING_RESOLUTIONS) return undefined;
+      caughtUp ??= Promise.withResolvers<void>();
+      return caughtUp.promise;
+    },
     handle(type: "ADDED" | "MODIFIED" | "DELETED", raw: unknown): void {
       const uid = (raw as { metadata?: { uid?: string } }).metadata?.uid;
       const namespace = (raw as { metadata?: { namespace?: string } }).metadata?.namespace;
@@ -221,6 +244,7 @@ export function createPodPipeline(deps: {
     },
     /** Pods absent from a fresh list of a scope are gone: drop what was kept for them. */
     forgetAllBut(uids: ReadonlySet<string>, namespace: string | undefined): void {
+      lineFilter.reset();
       const scopes =
         namespace === undefined ? [...fingerprints.values()] : [fingerprints.get(namespace)];
       for (const scope of scopes) {
@@ -235,6 +259,7 @@ export function createPodPipeline(deps: {
     },
     /** A namespace no longer watched: what was kept for its pods goes (its occurrences stay seen). */
     forgetNamespace(namespace: string): void {
+      lineFilter.reset();
       for (const uid of fingerprints.get(namespace)?.keys() ?? []) {
         lastInstances.delete(uid);
         metadata.forget(uid);
@@ -252,6 +277,8 @@ export function createPodPipeline(deps: {
       for (const event of deduper.drainAll()) deps.batcher.add(event);
     },
     configure(config: WatcherConfig): void {
+      // An excluded namespace's pods were skipped without a fingerprint: let them be seen again.
+      lineFilter.reset();
       reasons = new Set(config.detection.reasons);
       excluded = new Set(config.namespaces.exclude);
       deduper.configure(config.dedup.cooldownS * 1000);

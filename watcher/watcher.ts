@@ -134,9 +134,11 @@ export function createWatcher(deps: WatcherDeps) {
       path: namespace ? `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods` : "/api/v1/pods",
       log,
       onReconnect: () => deps.metrics.reconnects.inc(),
+      lineFilter: pipeline.lineFilter,
       handlers: {
         onObject: (type, raw) => pipeline.handle(type, raw),
         onListed: (uids) => pipeline.forgetAllBut(uids, namespace),
+        whenCaughtUp: () => pipeline.whenCaughtUp(),
       },
     });
   }

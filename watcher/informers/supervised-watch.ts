@@ -10,6 +10,21 @@ export type WatchHandlers = {
   onObject(type: WatchEventType, raw: unknown, fromList: boolean): void;
   /** After a complete (re)list: the uids it held, so state for objects gone meanwhile can go. */
   onListed?(uids: ReadonlySet<string>): void;
+  /**
+   * Asked after each chunk of the watch stream: a promise while the consumer is behind (owner
+   * lookups piling up). Nothing more is read until it settles, so the API server's bytes wait
+   * in TCP and HTTP/2 flow control rather than in this process.
+   */
+  whenCaughtUp?(): Promise<void> | undefined;
+};
+
+/** A look at a watch line's bytes before it is parsed: undefined parses it in full. */
+export type WatchLineFilter = {
+  inspect(
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+  ): { resourceVersion: string; unchanged: boolean } | undefined;
 };
 
 export type SupervisedWatchOptions = {
@@ -19,6 +34,8 @@ export type SupervisedWatchOptions = {
   labelSelector?: string | undefined;
   log: Logger;
   handlers: WatchHandlers;
+  /** Skips watch lines whose bytes show nothing new to the handlers (see pod-line-filter.ts). */
+  lineFilter?: WatchLineFilter | undefined;
   onReconnect: () => void;
   pageSize?: number;
   initialBackoffMs?: number;
@@ -36,6 +53,15 @@ export type SupervisedWatchOptions = {
 
 /** A list whose continue token keeps expiring (a cluster compacting faster than we page). */
 const MAX_LIST_RESTARTS = 5;
+
+const NEWLINE = 0x0a;
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
 
 class GoneError extends Error {
   constructor() {
@@ -187,6 +213,38 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
     }
   }
 
+  function handleLineBytes(bytes: Buffer, start: number, end: number): void {
+    while (start < end && bytes[start]! <= 0x20) start += 1;
+    if (start === end) return;
+    const inspection = options.lineFilter?.inspect(bytes, start, end);
+    if (inspection) {
+      resourceVersion = inspection.resourceVersion;
+      healthy = true;
+      if (inspection.unchanged) return;
+    }
+    handleLine(bytes.toString("utf8", start, end));
+  }
+
+  /** Splits a chunk into lines; returns the unfinished tail, joined with `partial` if any. */
+  function handleChunk(chunk: Buffer, partial: Buffer | undefined): Buffer | undefined {
+    let start = 0;
+    let newline = chunk.indexOf(NEWLINE);
+    if (partial !== undefined) {
+      if (newline < 0) return Buffer.concat([partial, chunk]);
+      // Only the line that spans chunks is copied.
+      const line = Buffer.concat([partial, chunk.subarray(0, newline)]);
+      handleLineBytes(line, 0, line.length);
+      start = newline + 1;
+      newline = chunk.indexOf(NEWLINE, start);
+    }
+    while (newline >= 0) {
+      handleLineBytes(chunk, start, newline);
+      start = newline + 1;
+      newline = chunk.indexOf(NEWLINE, start);
+    }
+    return start < chunk.length ? chunk.subarray(start) : undefined;
+  }
+
   async function watchFrom(version: string): Promise<void> {
     const timeoutS = Math.round(watchTimeoutS * (1 + Math.random() * 0.2));
     const url = collectionUrl();
@@ -209,13 +267,18 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
     };
     arm(requestTimeoutMs);
     try {
-      const response = await request(url, controller.signal);
-      if (!response.ok) {
-        const text = (await response.text()).slice(0, 300);
-        if (response.status === 410) throw new GoneError();
+      const response = await http.request(`${url.pathname}${url.search}`, {
+        signal: controller.signal,
+        // The watchdog bounds the wait for headers and the silence between chunks.
+        timeoutMs: 0,
+        bodyTimeoutMs: 0,
+      });
+      if (response.statusCode !== 200) {
+        const text = (await response.body.text()).slice(0, 300);
+        if (response.statusCode === 410) throw new GoneError();
         throw new HttpError(
-          response.status,
-          `watching ${options.path}: ${response.status} ${text}`,
+          response.statusCode,
+          `watching ${options.path}: ${response.statusCode} ${text}`,
         );
       }
       connected = true;
@@ -223,20 +286,20 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
       // The server closes the watch after timeoutS; silence well past that is a dead connection.
       const silenceMs = timeoutS * 1000 + stallGraceMs;
       arm(silenceMs);
-      const decoder = new TextDecoder();
-      let buffered = "";
-      for await (const chunk of response.body ?? []) {
+      let partial: Buffer | undefined;
+      for await (const chunk of response.body) {
         arm(silenceMs);
-        buffered += decoder.decode(chunk as Uint8Array, { stream: true });
-        let start = 0;
-        for (let newline = buffered.indexOf("\n"); newline >= 0;) {
-          const line = buffered.slice(start, newline);
-          start = newline + 1;
-          if (line.trim() !== "") handleLine(line);
-          newline = buffered.indexOf("\n", start);
+        partial = handleChunk(chunk as Buffer, partial);
+        const behind = options.handlers.whenCaughtUp?.();
+        if (behind) {
+          // Waiting on the consumer is not silence from the server.
+          clearTimeout(watchdog);
+          await Promise.race([behind, aborted(controller.signal)]);
+          if (controller.signal.aborted) break;
+          arm(silenceMs);
         }
-        buffered = buffered.slice(start);
       }
+      if (partial !== undefined) handleLineBytes(partial, 0, partial.length);
     } catch (error) {
       if (stopped) return;
       if (timedOut) {
