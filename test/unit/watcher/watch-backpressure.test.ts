@@ -73,7 +73,7 @@ describe("a watch whose consumer is behind", () => {
     await watch.start();
     try {
       // The first chunk is handled, then the watch waits for the consumer.
-      await eventually(() => expect(blocked && delivered > 0).toBe(true), 20_000, 10);
+      await eventually(async () => expect(blocked && delivered > 0).toBe(true), 20_000, 10);
       const deliveredWhileHeld = delivered;
       // A barrier: round trips through the server's event loop, time enough to flush more if
       // the watcher were still reading.
@@ -86,7 +86,7 @@ describe("a watch whose consumer is behind", () => {
       expect(Number(atBarrier) * line(0).length).toBeLessThan(16 * 1024 * 1024);
       gate.resolve();
       gate = undefined;
-      await eventually(() => expect(delivered).toBe(LINES), 60_000, 20);
+      await eventually(async () => expect(delivered).toBe(LINES), 60_000, 20);
     } finally {
       await watch.stop();
     }
