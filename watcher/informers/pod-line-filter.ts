@@ -48,7 +48,7 @@ export type LineInspection = {
 class Unusual extends Error {}
 const unusual = new Unusual();
 
-function skipSpace(b: Uint8Array, i: number, end: number): number {
+function skipSpace(b: Buffer, i: number, end: number): number {
   while (i < end) {
     const c = b[i]!;
     if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return i;
@@ -58,7 +58,7 @@ function skipSpace(b: Uint8Array, i: number, end: number): number {
 }
 
 /** `i` at an opening quote; the index just after the closing one. */
-function skipString(b: Uint8Array, i: number, end: number): number {
+function skipString(b: Buffer, i: number, end: number): number {
   i += 1;
   while (i < end) {
     const c = b[i]!;
@@ -69,7 +69,7 @@ function skipString(b: Uint8Array, i: number, end: number): number {
 }
 
 /** The index just after the value starting at `i` (after any space). */
-function skipValue(b: Uint8Array, i: number, end: number): number {
+function skipValue(b: Buffer, i: number, end: number): number {
   const first = b[i]!;
   if (first === QUOTE) return skipString(b, i, end);
   if (first === OPEN_BRACE || first === OPEN_BRACKET) {
@@ -98,48 +98,60 @@ function skipValue(b: Uint8Array, i: number, end: number): number {
   throw unusual;
 }
 
-function keyIs(b: Uint8Array, start: number, end: number, key: Uint8Array): boolean {
+function keyIs(b: Buffer, start: number, end: number, key: Uint8Array): boolean {
   if (end - start !== key.length) return false;
   for (let k = 0; k < key.length; k += 1) if (b[start + k] !== key[k]) return false;
   return true;
 }
 
-/**
- * Walks the object starting at `i` (an opening brace), calling `onMember` with each key's
- * bounds (without quotes) and the value's start; `onMember` returns the value's end. Returns
- * the index after the closing brace. An escaped key is unusual: its meaning is not its bytes.
- */
-function walkObject(
-  b: Uint8Array,
-  i: number,
-  end: number,
-  onMember: (keyStart: number, keyEnd: number, valueStart: number) => number,
-): number {
-  if (b[i] !== OPEN_BRACE) throw unusual;
-  i = skipSpace(b, i + 1, end);
-  if (b[i] === CLOSE_BRACE) return i + 1;
-  for (;;) {
-    if (b[i] !== QUOTE) throw unusual;
-    const keyStart = i;
-    const keyEnd = skipString(b, i, end);
-    for (let k = keyStart + 1; k < keyEnd - 1; k += 1) if (b[k] === BACKSLASH) throw unusual;
-    i = skipSpace(b, keyEnd, end);
-    if (b[i] !== COLON) throw unusual;
-    const valueStart = skipSpace(b, i + 1, end);
-    i = skipSpace(b, onMember(keyStart, keyEnd, valueStart), end);
-    const c = b[i];
-    if (c === CLOSE_BRACE) return i + 1;
-    if (c !== COMMA) throw unusual;
-    i = skipSpace(b, i + 1, end);
+// A cursor over one line, so nested objects are walked once, without closures or allocations:
+// `at` is the position, `keyFrom`/`keyTo` the bounds of the last key read (without quotes).
+let at = 0;
+let keyFrom = 0;
+let keyTo = 0;
+
+/** `at` on an opening brace: true with `at` on the first key, false after an empty object. */
+function enter(b: Buffer, end: number): boolean {
+  if (b[at] !== OPEN_BRACE) throw unusual;
+  at = skipSpace(b, at + 1, end);
+  if (b[at] !== CLOSE_BRACE) return true;
+  at += 1;
+  return false;
+}
+
+/** Reads the key at `at`; leaves `at` on its value. An escaped key's meaning is not its bytes. */
+function readKey(b: Buffer, end: number): void {
+  if (b[at] !== QUOTE) throw unusual;
+  const close = skipString(b, at, end);
+  keyFrom = at + 1;
+  keyTo = close - 1;
+  for (let k = keyFrom; k < keyTo; k += 1) if (b[k] === BACKSLASH) throw unusual;
+  at = skipSpace(b, close, end);
+  if (b[at] !== COLON) throw unusual;
+  at = skipSpace(b, at + 1, end);
+}
+
+/** After a value: true with `at` on the next key, false with `at` after the closing brace. */
+function next(b: Buffer, end: number): boolean {
+  at = skipSpace(b, at, end);
+  const c = b[at];
+  if (c === CLOSE_BRACE) {
+    at += 1;
+    return false;
   }
+  if (c !== COMMA) throw unusual;
+  at = skipSpace(b, at + 1, end);
+  return true;
 }
 
 /** A plain string value's text, or unusual (escapes would make bytes and text differ). */
-function plainString(b: Uint8Array, start: number, end: number): string {
-  if (b[start] !== QUOTE) throw unusual;
-  const close = skipString(b, start, end);
-  for (let k = start + 1; k < close - 1; k += 1) if (b[k] === BACKSLASH) throw unusual;
-  return Buffer.from(b.buffer, b.byteOffset + start + 1, close - start - 2).toString("latin1");
+function readPlainString(b: Buffer, end: number): string {
+  if (b[at] !== QUOTE) throw unusual;
+  const close = skipString(b, at, end);
+  for (let k = at + 1; k < close - 1; k += 1) if (b[k] === BACKSLASH) throw unusual;
+  const text = b.toString("latin1", at + 1, close - 1);
+  at = close;
+  return text;
 }
 
 type Scan = {
@@ -150,54 +162,65 @@ type Scan = {
   ranges: Int32Array;
 };
 
-function scanLine(b: Uint8Array, start: number, end: number, scan: Scan): void {
-  scan.modified = false;
+function scanMetadata(b: Buffer, end: number, scan: Scan): void {
+  // The last of duplicate keys wins, as in JSON.parse.
   scan.uid = undefined;
   scan.resourceVersion = undefined;
-  let sawObject = false;
-  const ranges = scan.ranges;
-  walkObject(b, skipSpace(b, start, end), end, (keyStart, keyEnd, valueStart) => {
-    const valueEnd = skipValue(b, valueStart, end);
-    if (keyIs(b, keyStart + 1, keyEnd - 1, KEY_TYPE)) {
-      scan.modified = keyIs(b, valueStart, valueEnd, MODIFIED);
-    } else if (keyIs(b, keyStart + 1, keyEnd - 1, KEY_OBJECT)) {
-      // The last of duplicate keys wins, as in JSON.parse.
-      sawObject = true;
-      scan.uid = undefined;
-      scan.resourceVersion = undefined;
-      ranges.fill(-1);
-      walkObject(b, valueStart, valueEnd, (objectKeyStart, objectKeyEnd, memberStart) => {
-        const memberEnd = skipValue(b, memberStart, valueEnd);
-        if (keyIs(b, objectKeyStart + 1, objectKeyEnd - 1, KEY_METADATA)) {
-          scan.uid = undefined;
-          scan.resourceVersion = undefined;
-          walkObject(b, memberStart, memberEnd, (metaKeyStart, metaKeyEnd, fieldStart) => {
-            const fieldEnd = skipValue(b, fieldStart, memberEnd);
-            if (keyIs(b, metaKeyStart + 1, metaKeyEnd - 1, KEY_UID))
-              scan.uid = plainString(b, fieldStart, fieldEnd);
-            else if (keyIs(b, metaKeyStart + 1, metaKeyEnd - 1, KEY_RESOURCE_VERSION))
-              scan.resourceVersion = plainString(b, fieldStart, fieldEnd);
-            return fieldEnd;
-          });
-        } else if (keyIs(b, objectKeyStart + 1, objectKeyEnd - 1, KEY_STATUS)) {
-          ranges.fill(-1);
-          if (b[memberStart] !== OPEN_BRACE) throw unusual;
-          walkObject(b, memberStart, memberEnd, (statusKeyStart, statusKeyEnd, fieldStart) => {
-            const fieldEnd = skipValue(b, fieldStart, memberEnd);
-            for (let k = 0; k < STATUS_KEYS.length; k += 1) {
-              if (keyIs(b, statusKeyStart + 1, statusKeyEnd - 1, STATUS_KEYS[k]!)) {
-                ranges[2 * k] = fieldStart;
-                ranges[2 * k + 1] = fieldEnd;
-              }
-            }
-            return fieldEnd;
-          });
-        }
-        return memberEnd;
-      });
+  if (!enter(b, end)) return;
+  do {
+    readKey(b, end);
+    if (keyIs(b, keyFrom, keyTo, KEY_UID)) scan.uid = readPlainString(b, end);
+    else if (keyIs(b, keyFrom, keyTo, KEY_RESOURCE_VERSION))
+      scan.resourceVersion = readPlainString(b, end);
+    else at = skipValue(b, at, end);
+  } while (next(b, end));
+}
+
+function scanStatus(b: Buffer, end: number, ranges: Int32Array): void {
+  ranges.fill(-1);
+  if (!enter(b, end)) return;
+  do {
+    readKey(b, end);
+    const from = at;
+    at = skipValue(b, at, end);
+    for (let k = 0; k < STATUS_KEYS.length; k += 1) {
+      if (keyIs(b, keyFrom, keyTo, STATUS_KEYS[k]!)) {
+        ranges[2 * k] = from;
+        ranges[2 * k + 1] = at;
+      }
     }
-    return valueEnd;
-  });
+  } while (next(b, end));
+}
+
+function scanObject(b: Buffer, end: number, scan: Scan): void {
+  scan.uid = undefined;
+  scan.resourceVersion = undefined;
+  scan.ranges.fill(-1);
+  if (!enter(b, end)) return;
+  do {
+    readKey(b, end);
+    if (keyIs(b, keyFrom, keyTo, KEY_METADATA)) scanMetadata(b, end, scan);
+    else if (keyIs(b, keyFrom, keyTo, KEY_STATUS)) scanStatus(b, end, scan.ranges);
+    else at = skipValue(b, at, end);
+  } while (next(b, end));
+}
+
+function scanLine(b: Buffer, start: number, end: number, scan: Scan): void {
+  scan.modified = false;
+  let sawObject = false;
+  at = skipSpace(b, start, end);
+  if (!enter(b, end)) throw unusual;
+  do {
+    readKey(b, end);
+    if (keyIs(b, keyFrom, keyTo, KEY_TYPE)) {
+      const from = at;
+      at = skipValue(b, at, end);
+      scan.modified = keyIs(b, from, at, MODIFIED);
+    } else if (keyIs(b, keyFrom, keyTo, KEY_OBJECT)) {
+      sawObject = true;
+      scanObject(b, end, scan);
+    } else at = skipValue(b, at, end);
+  } while (next(b, end));
   if (!sawObject) throw unusual;
 }
 
@@ -208,7 +231,7 @@ function keyLength(ranges: Int32Array): number {
 }
 
 /** Equal when the stored key is exactly the fields' bytes, each after a separator byte. */
-function sameKey(stored: Uint8Array, b: Uint8Array, ranges: Int32Array): boolean {
+function sameKey(stored: Uint8Array, b: Buffer, ranges: Int32Array): boolean {
   if (stored.length !== keyLength(ranges)) return false;
   let at = 0;
   for (let k = 0; k < ranges.length; k += 2) {
@@ -222,7 +245,7 @@ function sameKey(stored: Uint8Array, b: Uint8Array, ranges: Int32Array): boolean
   return true;
 }
 
-function copyKey(b: Uint8Array, ranges: Int32Array): Uint8Array {
+function copyKey(b: Buffer, ranges: Int32Array): Uint8Array {
   const key = new Uint8Array(keyLength(ranges));
   let at = 0;
   for (let k = 0; k < ranges.length; k += 2) {
@@ -252,7 +275,7 @@ export function createPodLineFilter() {
      * Undefined: parse the line in full (and it is remembered by `parsed`). Otherwise the
      * resourceVersion and whether the pod's detection-relevant bytes are unchanged.
      */
-    inspect(bytes: Uint8Array, start: number, end: number): LineInspection | undefined {
+    inspect(bytes: Buffer, start: number, end: number): LineInspection | undefined {
       try {
         scanLine(bytes, start, end, scan);
       } catch (error) {

@@ -21,7 +21,7 @@ export type WatchHandlers = {
 /** A look at a watch line's bytes before it is parsed: undefined parses it in full. */
 export type WatchLineFilter = {
   inspect(
-    bytes: Uint8Array,
+    bytes: Buffer,
     start: number,
     end: number,
   ): { resourceVersion: string; unchanged: boolean } | undefined;
@@ -225,15 +225,30 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
     handleLine(bytes.toString("utf8", start, end));
   }
 
-  /** Splits a chunk into lines; returns the unfinished tail, joined with `partial` if any. */
-  function handleChunk(chunk: Buffer, partial: Buffer | undefined): Buffer | undefined {
+  // A line cut by a chunk boundary is assembled here, in one buffer reused for every such line
+  // (a third of the lines at 5 KB a pod and 16 KB a frame): no allocation per line.
+  let spill = Buffer.allocUnsafe(64 * 1024);
+  let spilled = 0;
+  const keep = (bytes: Buffer, from: number, to: number) => {
+    const needed = spilled + (to - from);
+    if (needed > spill.length) {
+      const larger = Buffer.allocUnsafe(Math.max(needed, spill.length * 2));
+      spill.copy(larger, 0, 0, spilled);
+      spill = larger;
+    }
+    bytes.copy(spill, spilled, from, to);
+    spilled = needed;
+  };
+
+  /** Handles the chunk's complete lines; its unfinished tail waits for the next chunk. */
+  function handleChunk(chunk: Buffer): void {
     let start = 0;
     let newline = chunk.indexOf(NEWLINE);
-    if (partial !== undefined) {
-      if (newline < 0) return Buffer.concat([partial, chunk]);
-      // Only the line that spans chunks is copied.
-      const line = Buffer.concat([partial, chunk.subarray(0, newline)]);
-      handleLineBytes(line, 0, line.length);
+    if (spilled > 0 && newline >= 0) {
+      keep(chunk, 0, newline);
+      const length = spilled;
+      spilled = 0;
+      handleLineBytes(spill, 0, length);
       start = newline + 1;
       newline = chunk.indexOf(NEWLINE, start);
     }
@@ -242,7 +257,7 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
       start = newline + 1;
       newline = chunk.indexOf(NEWLINE, start);
     }
-    return start < chunk.length ? chunk.subarray(start) : undefined;
+    if (start < chunk.length) keep(chunk, start, chunk.length);
   }
 
   async function watchFrom(version: string): Promise<void> {
@@ -286,10 +301,10 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
       // The server closes the watch after timeoutS; silence well past that is a dead connection.
       const silenceMs = timeoutS * 1000 + stallGraceMs;
       arm(silenceMs);
-      let partial: Buffer | undefined;
+      spilled = 0;
       for await (const chunk of response.body) {
         arm(silenceMs);
-        partial = handleChunk(chunk as Buffer, partial);
+        handleChunk(chunk as Buffer);
         const behind = options.handlers.whenCaughtUp?.();
         if (behind) {
           // Waiting on the consumer is not silence from the server.
@@ -299,7 +314,11 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
           arm(silenceMs);
         }
       }
-      if (partial !== undefined) handleLineBytes(partial, 0, partial.length);
+      if (spilled > 0) {
+        const length = spilled;
+        spilled = 0;
+        handleLineBytes(spill, 0, length);
+      }
     } catch (error) {
       if (stopped) return;
       if (timedOut) {
