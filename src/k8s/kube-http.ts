@@ -2,8 +2,8 @@ import {
   ApiException,
   createConfiguration,
   ServerConfiguration,
+  KubeConfig,
   type Configuration,
-  type KubeConfig,
   type RequestContext,
 } from "@kubernetes/client-node";
 import type { ConnectionOptions } from "node:tls";
@@ -129,9 +129,40 @@ function signalOf(options: KubeRequestOptions): AbortSignal | undefined {
   return signals.length <= 1 ? signals[0] : AbortSignal.any(signals);
 }
 
+/**
+ * The same identity without TLS material, for headers alone: client-node reads the CA, the
+ * client certificate and its key from disk on every apply, which a request should not pay for.
+ * Token files, exec plugins and auth providers stay, so rotated credentials are picked up.
+ */
+function credentialsOnly(kc: KubeConfig): KubeConfig {
+  const cluster = kc.getCurrentCluster();
+  const user = kc.getCurrentUser();
+  const copy = new KubeConfig();
+  copy.loadFromOptions({
+    clusters: cluster
+      ? [{ ...cluster, caFile: undefined, caData: undefined, skipTLSVerify: true }]
+      : [],
+    users: user
+      ? [
+          {
+            ...user,
+            certFile: undefined,
+            keyFile: undefined,
+            certData: undefined,
+            keyData: undefined,
+          },
+        ]
+      : [],
+    contexts: cluster && user ? [{ name: "current", cluster: cluster.name, user: user.name }] : [],
+    currentContext: "current",
+  });
+  return copy;
+}
+
 export function createKubeHttp(kc: KubeConfig): KubeHttp {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error("the kubeconfig has no current cluster");
+  const credentials = credentialsOnly(kc);
   const server = cluster.server.replace(/\/+$/, "");
   let dispatcher: Promise<Dispatcher> | undefined;
   let kubeletDispatcher: Promise<Dispatcher> | undefined;
@@ -141,7 +172,7 @@ export function createKubeHttp(kc: KubeConfig): KubeHttp {
     (dispatcher ??= httpsOptionsOf(kc).then((options) => createDispatcher(kc, tlsOf(options))));
 
   async function headers(): Promise<Record<string, string>> {
-    return headersOf(await httpsOptionsOf(kc));
+    return headersOf(await httpsOptionsOf(credentials));
   }
 
   async function send(
