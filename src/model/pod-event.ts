@@ -43,6 +43,8 @@ export const podEventSchema = z.strictObject({
   exitCode: z.int().nullable(),
   signal: z.int().nullable(),
   message: z.string().max(MAX_MESSAGE_CHARS),
+  // For a termination, the restartCount of the instance that ended: it proves that many
+  // earlier terminations of the container, which is what Incident counts from.
   restartCount: z.int().min(0),
   startedAt: isoTimestamp.nullable(),
   finishedAt: isoTimestamp.nullable(),
@@ -50,6 +52,8 @@ export const podEventSchema = z.strictObject({
   projectId: z.string().max(253).nullable(),
   workloadId: z.string().max(253).nullable(),
   signature: z.string().regex(HEX64, "must be a 64-character lowercase hex SHA-256"),
+  // Earlier terminations of this container the event stands for (folded repeats, or instances
+  // no watcher saw): a claim, which Incident bounds by restartCount and its high-water mark.
   suppressed: z.int().min(0),
 });
 export type PodEvent = z.infer<typeof podEventSchema>;

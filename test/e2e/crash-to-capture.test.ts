@@ -120,8 +120,21 @@ describe("a crashing Deployment, end to end", () => {
       return done;
     }, 90_000);
 
-    // Three pods crashed with one signature: still one capture.
-    await new Promise((resolve) => setTimeout(resolve, 5000));
+    // Three pods crashed with one signature: still one capture. The barrier: the watcher stops,
+    // which sends what its cooldown folded, and the Incident counts all three crashes, each
+    // one a chance to start a capture.
+    await watcher.stop(10_000);
+    await eventually(async () => {
+      const rows = await restate.query<Row>(
+        "SELECT value_utf8 FROM state WHERE service_name = 'Incident' AND key = 'incident'",
+      );
+      const counted = rows
+        .map(
+          (row) => JSON.parse(String(row.value_utf8)) as { namespace: string; occurrences: number },
+        )
+        .filter((incident) => incident.namespace === NAMESPACE);
+      expect(counted.map((incident) => incident.occurrences)).toEqual([3]);
+    }, 30_000);
     const invocations = await restate.query<Row>(
       "SELECT target_service_key FROM sys_invocation WHERE target_service_name = 'Capture' AND target_handler_name = 'run'",
     );
@@ -160,18 +173,24 @@ describe("a crashing Deployment, end to end", () => {
       events[0]!,
       makePodEvent({ cluster: CLUSTER, podUID: "twice-3", namespace: "twice" }),
     ]);
+    // The barrier: one more new occurrence, sent after all of them, reaches the same Incident
+    // (one queue per key, in order). It must make 4: a count of 3 that kept growing would not.
+    await link.sendBatch([
+      makePodEvent({ cluster: CLUSTER, podUID: "twice-4", namespace: "twice" }),
+    ]);
     const key = `${CLUSTER}:${events[0]!.signature}`;
-    const state = await eventually(async () => {
+    const occurrences = async () => {
       const rows = await restate.query<Row>(
         `SELECT value_utf8 FROM state WHERE service_name = 'Incident' AND service_key = '${key}' AND key = 'incident'`,
       );
       const incident = JSON.parse((rows[0]?.value_utf8 as string | undefined) ?? "null") as {
         occurrences: number;
+        lastEvent: { podUID: string };
       } | null;
-      expect(incident?.occurrences).toBe(3);
-      return incident;
-    }, 20_000);
-    expect(state?.occurrences).toBe(3);
+      return incident && { occurrences: incident.occurrences, last: incident.lastEvent.podUID };
+    };
+    await eventually(async () => expect((await occurrences())?.last).toBe("twice-4"), 20_000);
+    expect(await occurrences()).toEqual({ occurrences: 4, last: "twice-4" });
   });
 
   it("refuses a malformed batch with 400 naming the field, and other batches still land", async () => {

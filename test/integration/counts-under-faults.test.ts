@@ -359,13 +359,25 @@ describe("counts under faults, against the real API server and restate-server", 
     await kill(watcher, "SIGTERM");
   }, 180_000);
 
-  it("forgets an incident idle for its configured windows, and keeps one that is still active", async () => {
+  it("forgets an incident and its sink's state idle for their configured windows, and keeps an active one", async () => {
     const clusterName = "idle";
     await setConfig(restate, clusterName, {
       capture: {
         rateLimitWindowS: 1,
         forgetAfterIdleWindows: 2,
         steps: { evidence: false, snapshots: false, forensicPod: false },
+      },
+      // A sink whose Secret is missing: each delivery fails at once, but its Notifier keeps state.
+      notifications: {
+        sinks: [
+          {
+            name: "nowhere",
+            type: "webhook",
+            urlSecretRef: { name: "no-such-secret", key: "url" },
+            events: ["detected"],
+            rateLimitS: 1,
+          },
+        ],
       },
     });
     const link = createRestateLink({
@@ -394,10 +406,16 @@ describe("counts under faults, against the real API server and restate-server", 
       );
       return rows[0] ? (JSON.parse(rows[0].value_utf8) as { idleCheckAtMs: number }) : undefined;
     };
+    const notifierState = async (signature: string) =>
+      restate.query<{ key: string }>(
+        `SELECT key FROM state WHERE service_name = 'Notifier' AND service_key = '${clusterName}:nowhere:${signature}'`,
+      );
     await link.sendBatch([active(0), quiet]);
     const firstCheck = await eventually(async () => {
       const found = await state(active(0).signature);
       expect(found?.idleCheckAtMs).toBeGreaterThan(0);
+      expect(await state(quiet.signature)).toBeDefined();
+      expect((await notifierState(quiet.signature)).map((row) => row.key)).toContain("activeAtMs");
       return found!.idleCheckAtMs;
     }, 20_000);
     // Active past its first check (2 s): the check ran, found it active, and checks again later.
@@ -408,6 +426,7 @@ describe("counts under faults, against the real API server and restate-server", 
     await eventually(async () => {
       // The quiet one is gone, the active one is still here, its check moved on.
       expect(await state(quiet.signature)).toBeUndefined();
+      expect(await notifierState(quiet.signature)).toEqual([]);
       expect((await state(active(0).signature))?.idleCheckAtMs).toBeGreaterThan(firstCheck);
     }, 20_000);
     await eventually(async () => expect(await state(active(0).signature)).toBeUndefined(), 20_000);

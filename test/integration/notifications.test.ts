@@ -198,16 +198,26 @@ describe("notifications", () => {
     expect(message.text).toContain("shop/checkout-1");
 
     // Another occurrence of the same failure within the sink's rate limit: no second message.
+    // The barrier: the Slack sink's Notifier records each delivery it decides on (activeAtMs);
+    // once it has decided on the second one, no second message may have been posted.
+    const slackActiveAt = async () => {
+      const rows = await restate.query<{ value_utf8: string }>(
+        `SELECT value_utf8 FROM state WHERE service_name = 'Notifier' AND service_key = '${CLUSTER}:team-slack:${first.signature}' AND key = 'activeAtMs'`,
+      );
+      return rows[0] ? Number(rows[0].value_utf8) : 0;
+    };
+    const firstDecidedAt = await eventually(async () => {
+      const at = await slackActiveAt();
+      expect(at).toBeGreaterThan(0);
+      return at;
+    }, 20_000);
     await link.sendBatch([
       makePodEvent({ cluster: CLUSTER, namespace: "shop", pod: "checkout-2", podUID: "n2" }),
     ]);
-    await eventually(async () => {
-      const rows = await restate.query<{ value_utf8: string }>(
-        `SELECT value_utf8 FROM state WHERE service_name = 'Incident' AND key = 'incident'`,
-      );
-      expect(rows.some((row) => row.value_utf8.includes('"occurrences":2'))).toBe(true);
-    }, 20_000);
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await eventually(
+      async () => expect(await slackActiveAt()).toBeGreaterThan(firstDecidedAt),
+      20_000,
+    );
     expect(received.filter((r) => r.path === "/slack")).toHaveLength(1);
 
     const audit = await restate.query<{ value_utf8: string }>(
@@ -258,7 +268,14 @@ describe("notifications", () => {
     await eventually(async () => {
       expect(received.filter((r) => forThisPod(r) && r.status === 200)).toHaveLength(1);
     }, 90_000);
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // The barrier: the delivery's audit entry is written after its POST step is journaled, so
+    // once it is there no retry of that step can post again.
+    await eventually(async () => {
+      const rows = await restate.query<{ value_utf8: string }>(
+        `SELECT value_utf8 FROM state WHERE service_name = 'AuditLog' AND value_utf8 LIKE '%notification.delivered%' AND value_utf8 LIKE '%invoice-1%' AND value_utf8 LIKE '%ops-webhook%'`,
+      );
+      expect(rows).toHaveLength(1);
+    }, 30_000);
     const accepted = received.filter((r) => forThisPod(r) && r.status === 200);
     expect(accepted).toHaveLength(1);
     const attempts = received.filter(forThisPod);

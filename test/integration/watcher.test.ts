@@ -27,6 +27,8 @@ let restate: RestateHarness;
 let watcher: Watcher;
 let metrics: WatcherMetrics;
 let core: CoreV1Api;
+/** Config polls answered: a later poll is the barrier for "nothing changed meanwhile". */
+let configPolls = 0;
 /** Every line the watcher logged (audit lines included), parsed. */
 const logLines: Array<Record<string, unknown>> = [];
 const logSink = new Writable({
@@ -85,13 +87,21 @@ beforeAll(async () => {
   });
   await setConfig(restate, CLUSTER, { dedup: { cooldownS: 2 }, batch: { flushIntervalMs: 100 } });
   metrics = createWatcherMetrics();
+  const link = createRestateLink({
+    ingressUrl: restate.ingressUrl,
+    authToken: undefined,
+    requestTimeoutMs: 5000,
+  });
   watcher = createWatcher({
     kc: cluster.kubeConfig(),
-    link: createRestateLink({
-      ingressUrl: restate.ingressUrl,
-      authToken: undefined,
-      requestTimeoutMs: 5000,
-    }),
+    link: {
+      ...link,
+      getConfig: async (...args) => {
+        const answer = await link.getConfig(...args);
+        configPolls += 1;
+        return answer;
+      },
+    },
     log: createLogger({ name: "watcher-test", level: "info" }, logSink),
     metrics,
     clusterName: CLUSTER,
@@ -209,7 +219,14 @@ describe("the watcher against a real API server", () => {
     );
     await eventually(async () => expect(watcher.stats().watches).toBe(1), 10_000);
     await createPod("labelled", "after-unlabel", "imagepullbackoff");
-    await sleep(3000);
+    // The barrier: a failure created after it, in a namespace still watched, must arrive.
+    await kubelet.settle();
+    await createPod("unlabelled", "barrier", "imagepullbackoff");
+    await eventually(
+      async () =>
+        expect(await incidentsFor(restate, CLUSTER, "unlabelled", "barrier")).toHaveLength(1),
+      30_000,
+    );
     expect(await incidentsFor(restate, CLUSTER, "labelled", "after-unlabel")).toHaveLength(0);
   });
 
@@ -226,11 +243,13 @@ describe("the watcher against a real API server", () => {
     await eventually(async () => expect(watcher.stats().watches).toBe(1), 10_000);
     for (const namespace of ["listed", "unlisted", "excluded"])
       await createPod(namespace, "oom", "oomkilled");
-    await eventually(
-      async () => expect(await incidentsFor(restate, CLUSTER, "listed")).toHaveLength(1),
-      30_000,
-    );
-    await sleep(3000);
+    // The barrier: a failure created after the others, in the listed namespace, must arrive.
+    await kubelet.settle();
+    await createPod("listed", "barrier", "imagepullbackoff");
+    await eventually(async () => {
+      const listed = await incidentsFor(restate, CLUSTER, "listed");
+      expect(listed.map((i) => i.lastEvent.pod).sort()).toEqual(["barrier", "oom"]);
+    }, 30_000);
     expect(await incidentsFor(restate, CLUSTER, "unlisted")).toHaveLength(0);
     expect(await incidentsFor(restate, CLUSTER, "excluded")).toHaveLength(0);
 
@@ -245,8 +264,12 @@ describe("the watcher against a real API server", () => {
       30_000,
     );
     expect(await incidentsFor(restate, CLUSTER, "unlisted")).toHaveLength(0);
-    const [listed] = await incidentsFor(restate, CLUSTER, "listed");
-    expect(listed?.occurrences).toBe(MAX_RESTARTS);
+    // The listed pod's crash loop went on through the switch: every crash counted once.
+    await eventually(async () => {
+      const [listed] = await incidentsFor(restate, CLUSTER, "listed", "oom");
+      expect(listed?.occurrences).toBe(kubelet.restartCount("listed", "oom", "app"));
+      expect(listed?.occurrences).toBe(MAX_RESTARTS);
+    }, 30_000);
   });
 
   it("loses and doubles nothing across an API server restart", async () => {
@@ -266,7 +289,13 @@ describe("the watcher against a real API server", () => {
       expect(incident?.occurrences).toBe(MAX_RESTARTS);
     }, 40_000);
     expect(await counter("forensics_watcher_reconnects_total")).toBeGreaterThan(reconnects);
-    await sleep(2000);
+    // The barrier: a failure after the relist must arrive; the count has not moved meanwhile.
+    await createPod("restart", "barrier", "imagepullbackoff");
+    await eventually(
+      async () =>
+        expect(await incidentsFor(restate, CLUSTER, "restart", "barrier")).toHaveLength(1),
+      30_000,
+    );
     const [incident] = await incidentsFor(restate, CLUSTER, "restart", "crasher");
     expect(incident?.occurrences).toBe(MAX_RESTARTS);
   });
@@ -347,7 +376,13 @@ describe("the watcher against a real API server", () => {
     await eventually(async () => expect(refusals()).toHaveLength(1), 10_000);
     expect(String(refusals()[0]!.problems)).toContain("batch.maxEvents");
     expect(String(refusals()[0]!.problems)).toContain("batch.flushIntervalMs");
-    await sleep(1500); // several polls later: still the old config, still one log line
+    // Three more polls meet the bad document again: still the old config, still one log line.
+    const pollsAtRefusal = configPolls;
+    await eventually(
+      async () => expect(configPolls).toBeGreaterThanOrEqual(pollsAtRefusal + 3),
+      10_000,
+      50,
+    );
     expect(refusals()).toHaveLength(1);
     expect(watcher.configVersion).toBe(version);
     expect(watcher.config.batch.maxEvents).toBeGreaterThan(0);
