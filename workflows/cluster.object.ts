@@ -185,6 +185,10 @@ export const Cluster = restate.object({
     }),
 
     getConfig: restate.handlers.object.shared(
+      // Every watcher replica polls; a finished poll is kept neither as a journal nor for its
+      // idempotency key (a day by default), so the Restate UI's invocation list shows captures,
+      // not 11,520 polls a day (test/bench/config-poll.bench.ts).
+      { journalRetention: 0, idempotencyRetention: 0 },
       async (
         ctx: restate.ObjectSharedContext,
         request: GetConfigRequest,
