@@ -131,3 +131,37 @@ export async function runCapture(
   await workflow.workflowSubmit({ event, incidentKey: `${event.cluster}:${event.signature}` });
   return workflow.workflowAttach();
 }
+
+/** Every snapshot becomes ready to use, as a healthy CSI driver makes it. */
+export async function markReady(kc: KubeConfig, namespace: string, name: string): Promise<void> {
+  await patchSnapshotStatus(kc, namespace, name, { readyToUse: true });
+}
+
+/**
+ * Plays the snapshot controller: on each pass over the namespace's VolumeSnapshots the script
+ * writes a status (by default: ready to use). The returned stop waits out a pass in flight, so
+ * no status lands after it.
+ */
+export function startSnapshotController(
+  kc: KubeConfig,
+  namespace: string,
+  script: (name: string) => Promise<void> = (name) => markReady(kc, namespace, name),
+): () => Promise<void> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  let pass: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    if (pass) return;
+    pass = custom
+      .listNamespacedCustomObject({ ...SNAPSHOT_API, namespace })
+      .then(async (list) => {
+        for (const item of (list as { items: Array<{ metadata: { name: string } }> }).items)
+          await script(item.metadata.name);
+      })
+      .catch(() => undefined)
+      .finally(() => (pass = undefined));
+  }, 150);
+  return async () => {
+    clearInterval(timer);
+    await pass;
+  };
+}

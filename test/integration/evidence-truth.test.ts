@@ -19,6 +19,7 @@ import {
   installSnapshotCrd,
   patchSnapshotStatus,
   runCapture,
+  startSnapshotController,
 } from "../harness/capture-fixture.ts";
 import { eventually } from "../harness/eventually.ts";
 import { startFakeKubelet, type FakeKubelet } from "../harness/fake-kubelet.ts";
@@ -187,27 +188,6 @@ async function claimExists(name: string): Promise<boolean> {
     if ((error as { code?: number }).code === 404) return false;
     throw error;
   }
-}
-
-/** Plays the snapshot controller: the script writes each snapshot's status; stop waits it out. */
-function snapshotController(script: (name: string) => Promise<void>): () => Promise<void> {
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  let pass: Promise<void> | undefined;
-  const timer = setInterval(() => {
-    if (pass) return;
-    pass = custom
-      .listNamespacedCustomObject({ ...SNAPSHOT_API, namespace: NS })
-      .then(async (list) => {
-        for (const item of (list as { items: Array<{ metadata: { name: string } }> }).items)
-          await script(item.metadata.name);
-      })
-      .catch(() => undefined)
-      .finally(() => (pass = undefined));
-  }, 150);
-  return async () => {
-    clearInterval(timer);
-    await pass;
-  };
 }
 
 beforeAll(async () => {
@@ -468,7 +448,7 @@ describe("snapshots as the CSI snapshotter behaves", () => {
       snapshots: { readyTimeoutS: 4 },
       forensicPod: { ttlS: 600 },
     });
-    const stop = snapshotController(async (name) => {
+    const stop = startSnapshotController(kc, NS, async (name) => {
       if (name.endsWith("-slow")) return;
       await patchSnapshotStatus(kc, NS, name, {
         readyToUse: true,
@@ -534,7 +514,7 @@ describe("snapshots as the CSI snapshotter behaves", () => {
       steps: { snapshots: true, forensicPod: false },
       snapshots: { readyTimeoutS: 120, keepAfterExpiry: true },
     });
-    const stop = snapshotController(async (name) => {
+    const stop = startSnapshotController(kc, NS, async (name) => {
       await patchSnapshotStatus(kc, NS, name, {
         readyToUse: false,
         error: {
