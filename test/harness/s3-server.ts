@@ -34,6 +34,8 @@ export type S3Harness = AsyncDisposable & {
   /** Every request answers 503 SlowDown for the next ms milliseconds. */
   failFor(ms: number): void;
   requestCount(): number;
+  /** How many 503 SlowDown answers were served: proof that a throttling test throttled. */
+  throttledCount(): number;
 };
 
 const SLOW_DOWN =
@@ -52,10 +54,12 @@ export async function startS3(options: { bucket?: string } = {}): Promise<S3Harn
   let failuresLeft = 0;
   let failUntil = 0;
   let requests = 0;
+  let throttled = 0;
   server.middleware.unshift(async (ctx, next) => {
     requests += 1;
     if (failuresLeft > 0 || Date.now() < failUntil) {
       failuresLeft = Math.max(0, failuresLeft - 1);
+      throttled += 1;
       ctx.status = 503;
       ctx.type = "application/xml";
       ctx.body = SLOW_DOWN;
@@ -96,6 +100,7 @@ export async function startS3(options: { bucket?: string } = {}): Promise<S3Harn
     failNext: (n) => void (failuresLeft = n),
     failFor: (ms) => void (failUntil = Date.now() + ms),
     requestCount: () => requests,
+    throttledCount: () => throttled,
     async [Symbol.asyncDispose]() {
       admin.destroy();
       await server.close();

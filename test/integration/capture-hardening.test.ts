@@ -375,6 +375,7 @@ describe("a capture under stress", () => {
       60_000,
       20,
     );
+    const throttledBefore = s3.throttledCount();
     s3.failFor(4000);
     await new Promise((resolve) => setTimeout(resolve, 200));
     const onNode = readFileSync(`${kubelet.checkpointDir}/${archive}`);
@@ -388,6 +389,8 @@ describe("a capture under stress", () => {
     expect(sha256(await s3.getObjectBytes(key))).toBe(sha256(onNode));
     expect(status.checkpoint?.sha256).toBe(sha256(onNode));
     expect(readdirSync(kubelet.checkpointDir).filter((f) => f === archive)).toEqual([]);
+    // The fault happened: the retriever's upload was answered 503 SlowDown, and got through.
+    expect(s3.throttledCount()).toBeGreaterThan(throttledBefore);
   });
 
   it("starts another retriever when the first one dies, and stores the archive once", async () => {

@@ -409,6 +409,7 @@ describe("the Capture workflow", () => {
   it("survives restate-server being killed mid-capture, and S3 throttling", async () => {
     await setCaptureConfig({ steps: { checkpoint: false, snapshots: false } });
     const event = await crashingPod("checkout-3");
+    const throttledBefore = s3.throttledCount();
     s3.failNext(4);
     const ingress = clients.connect({ url: restate.ingressUrl });
     const workflow = ingress.workflowClient<CaptureWorkflow>({ name: "Capture" }, "pm-restart");
@@ -420,6 +421,8 @@ describe("the Capture workflow", () => {
       return output.result;
     }, 60_000);
     expect(status.phase).toBe("succeeded");
+    // The fault happened: the capture's uploads met exactly the four 503s.
+    expect(s3.throttledCount() - throttledBefore).toBe(4);
     expect(await s3.getObjectBytes(`${status.evidence!.folder}crash.log`)).toEqual(
       kubelet.previousLog(NS, "checkout-3", "app"),
     );
