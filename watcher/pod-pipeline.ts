@@ -266,6 +266,22 @@ export function createPodPipeline(deps: {
       }
       fingerprints.delete(namespace);
     },
+    /**
+     * Events that will never reach Restate (a full queue dropped them): the instances they
+     * claimed count as unseen again, so the container's next event claims them.
+     */
+    release(events: readonly PodEvent[]): void {
+      for (const event of events) {
+        if (event.exitCode === null) continue;
+        const containers = lastInstances.get(event.podUID);
+        const seenUpTo = containers?.get(event.container);
+        if (!containers || seenUpTo === undefined) continue;
+        containers.set(
+          event.container,
+          Math.min(seenUpTo, event.restartCount - event.suppressed - 1),
+        );
+      }
+    },
     tick(): void {
       const nowMs = deps.now();
       for (const event of deduper.drainExpired(nowMs)) deps.batcher.add(event);

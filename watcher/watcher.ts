@@ -101,6 +101,7 @@ export function createWatcher(deps: WatcherDeps) {
         deps.metrics.events.inc({ type: "dropped", reason: reasonLabel(event.reason) });
         audit("dropped", event);
       }
+      pipeline.release(events);
     },
     onRejected: (event, err) => {
       deps.metrics.dropped.inc();
