@@ -79,7 +79,9 @@ export function describeFailure(thrown: unknown): Failure {
         ? EXIT.invalidInput
         : thrown.code === "RESTATE_UNAVAILABLE" || thrown.code === "PREREQUISITE_MISSING"
           ? EXIT.unavailable
-          : EXIT.failure;
+          : thrown.code === "VERIFICATION_FAILED"
+            ? EXIT.verificationFailed
+            : EXIT.failure;
     return { message: firstLine(thrown.message), exit };
   }
   const error = (typeof thrown === "object" && thrown !== null ? thrown : {}) as Shaped;

@@ -1,46 +1,13 @@
 import { CoreV1Api } from "@kubernetes/client-node";
 import { parseArgs } from "node:util";
 
-import { createS3Client } from "../../src/evidence/s3-store.ts";
-import { createUriReader, exportEvidence, type ExportReport } from "../../src/evidence/export.ts";
 import { PodmortemError } from "../../src/errors.ts";
 import { FORENSIC_ANNOTATIONS, FORENSIC_LABELS } from "../../src/k8s/forensic-pod.ts";
 import { loadKubeConfig } from "../../src/k8s/client.ts";
 import { kubeconfigPathFor, table } from "../connection.ts";
-import { progressFor } from "../progress.ts";
+import { runExport } from "../evidence-export.ts";
 import { EXIT, type ExitCode } from "../exit-codes.ts";
 import type { Command } from "../main.ts";
-
-function s3FromEnvironment() {
-  return createS3Client({
-    endpoint: process.env.PODMORTEM_S3_ENDPOINT,
-    region: process.env.PODMORTEM_S3_REGION,
-    forcePathStyle: process.env.PODMORTEM_S3_FORCE_PATH_STYLE === "true",
-  });
-}
-
-export function printReport(report: ExportReport, json: boolean): ExitCode {
-  if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else {
-    process.stdout.write(
-      table(
-        ["FILE", "BYTES", "SHA256", "VERIFIED"],
-        report.files.map((f) => [f.name, String(f.size), f.sha256, f.ok ? "ok" : "MISMATCH"]),
-      ),
-    );
-    for (const m of report.mismatches) {
-      process.stdout.write(
-        `MISMATCH ${m.artifact}: sha256 ${m.actual}, but ${m.against} says ${m.expected}\n`,
-      );
-    }
-    process.stdout.write(
-      report.mismatches.length === 0
-        ? `all hashes verified; evidence in ${report.out}\n`
-        : "EVIDENCE DOES NOT MATCH ITS CHAIN OF CUSTODY\n",
-    );
-  }
-  return report.mismatches.length === 0 ? EXIT.ok : EXIT.verificationFailed;
-}
 
 export const forensicCommand: Command = {
   summary:
@@ -50,7 +17,9 @@ export const forensicCommand: Command = {
     "kubectl forensic export POD [-n NAMESPACE] [--out DIR] [--progress] [--json]",
     "  the cluster comes from KUBECONFIG (or --kubeconfig); s3:// evidence is read with the AWS default",
     "  credential chain (PODMORTEM_S3_ENDPOINT/_REGION/_FORCE_PATH_STYLE for S3-compatible stores);",
-    "  export exits 5 when any file does not match custody.json or the pod's annotations",
+    "  export checks custody.json against the pod's forensic.io/bundle-sha256 before reading it, fetches",
+    "  only files in custody.json's own folder, writes only inside --out, and exits 5 at the first",
+    "  file that does not match custody.json or the pod's annotations",
   ].join("\n"),
   async run(args): Promise<ExitCode> {
     const [sub, ...rest] = args;
@@ -118,19 +87,16 @@ export const forensicCommand: Command = {
           "INPUT_INVALID",
           `pod ${namespace}/${name} has no ${FORENSIC_ANNOTATIONS.evidence} annotation: not a forensic pod`,
         );
-      const progress = progressFor(values);
-      const report = await exportEvidence({
-        custodyUri,
-        out: values.out ?? `./${name}`,
-        expected: {
-          bundleSha256: a[FORENSIC_ANNOTATIONS.bundleSha256],
+      return runExport(
+        {
+          uri: custodyUri,
+          sha256: a[FORENSIC_ANNOTATIONS.bundleSha256],
           logSha256: a[FORENSIC_ANNOTATIONS.logSha256],
+          source: FORENSIC_ANNOTATIONS.bundleSha256,
+          logSource: FORENSIC_ANNOTATIONS.logSha256,
         },
-        open: createUriReader(s3FromEnvironment),
-        ...(progress ? { onProgress: progress.onBytes } : {}),
-      });
-      progress?.done();
-      return printReport(report, values.json);
+        { out: values.out ?? `./${name}`, json: values.json, progress: values.progress },
+      );
     }
     process.stderr.write(`kubectl forensic: unknown subcommand ${sub ?? "(none)"}; try --help\n`);
     return EXIT.usage;

@@ -3,6 +3,7 @@ import { queryRestate, type AdminSettings } from "../restate/admin.ts";
 import {
   auditEntryKey,
   createChainVerifier,
+  entryHash,
   GENESIS,
   type AuditEntry,
   type ChainMark,
@@ -19,6 +20,7 @@ export type AuditFilter = {
   pod?: string | undefined;
   signature?: string | undefined;
   kind?: string | undefined;
+  captureId?: string | undefined;
   since?: Date | undefined;
   until?: Date | undefined;
   /** The newest N matching entries. */
@@ -43,6 +45,7 @@ function whereClauses(filter: AuditFilter): string[] {
     ...(filter.pod ? [jsonField("pod", filter.pod)] : []),
     ...(filter.signature ? [jsonField("signature", filter.signature)] : []),
     ...(filter.kind ? [jsonField("kind", filter.kind)] : []),
+    ...(filter.captureId ? [jsonField("captureId", filter.captureId)] : []),
     ...(filter.since ? [`${AT_SQL} >= ${sqlString(filter.since.toISOString())}`] : []),
     ...(filter.until ? [`${AT_SQL} <= ${sqlString(filter.until.toISOString())}`] : []),
   ];
@@ -54,6 +57,7 @@ function matches(entry: AuditEntry, filter: AuditFilter): boolean {
     (!filter.pod || entry.pod === filter.pod) &&
     (!filter.signature || entry.signature === filter.signature) &&
     (!filter.kind || entry.kind === filter.kind) &&
+    (!filter.captureId || entry.captureId === filter.captureId) &&
     (!filter.since || Date.parse(entry.at) >= filter.since.getTime()) &&
     (!filter.until || Date.parse(entry.at) <= filter.until.getTime())
   );
@@ -152,4 +156,87 @@ export async function verifyAudit(
     if (verdict.ok || attempt === 2) return verdict;
     if ((await readAuditMarks(admin, cluster)).base.seq === base.seq) return verdict;
   }
+}
+
+/** Entries from `fromSeq` on, oldest first, at most `count` of them: one query. */
+export async function readAuditSegment(
+  admin: AdminSettings,
+  cluster: string,
+  fromSeq: number,
+  count: number,
+): Promise<AuditEntry[]> {
+  const rows = await queryRestate<{ key: string; value_utf8: string }>(
+    admin,
+    `SELECT key, value_utf8 FROM state WHERE ${whereClauses({ cluster }).join(" AND ")} AND key >= ${sqlString(auditEntryKey(fromSeq))} ORDER BY key ASC LIMIT ${count}`,
+  );
+  return rows.map(parseEntry);
+}
+
+export type CaptureCustodyRecord = {
+  entry: AuditEntry;
+  custody: { uri: string; sha256: string };
+  logSha256: string | undefined;
+  /** Null when the entry and the chain after it hold as far as they were checked. */
+  problem: string | null;
+};
+
+/**
+ * Where a capture's custody.json is and the hash it must have, from its `capture.finished`
+ * entry: this outlives the Capture workflow's status, which Restate drops after its retention.
+ * The entry is checked against its own hash and the chain for one page after it (to the head when
+ * that is near): cheap, and a rewritten entry no longer links to the next one.
+ */
+export async function findCaptureCustody(
+  admin: AdminSettings,
+  cluster: string,
+  captureId: string,
+  options: { segment?: number } = {},
+): Promise<CaptureCustodyRecord | undefined> {
+  let found: AuditEntry | undefined;
+  for await (const entry of scanAudit(
+    admin,
+    { cluster, kind: "capture.finished", captureId },
+    { newestFirst: true },
+  )) {
+    found = entry;
+    break;
+  }
+  const detail = found?.detail as
+    { custody?: { uri?: unknown; sha256?: unknown } | null; artifacts?: unknown } | undefined;
+  const custody = detail?.custody;
+  if (!found || typeof custody?.uri !== "string" || typeof custody.sha256 !== "string")
+    return undefined;
+  const artifacts = Array.isArray(detail?.artifacts)
+    ? (detail.artifacts as Array<{ name?: unknown; sha256?: unknown }>)
+    : [];
+  const crashLog = artifacts.find((a) => a.name === "crash.log")?.sha256;
+  return {
+    entry: found,
+    custody: { uri: custody.uri, sha256: custody.sha256 },
+    logSha256: typeof crashLog === "string" ? crashLog : undefined,
+    problem: await checkAuditSegment(admin, cluster, found, options.segment ?? AUDIT_PAGE_SIZE),
+  };
+}
+
+async function checkAuditSegment(
+  admin: AdminSettings,
+  cluster: string,
+  entry: AuditEntry,
+  count: number,
+): Promise<string | null> {
+  const { hash, ...unsealed } = entry;
+  if (entryHash(unsealed) !== hash)
+    return `audit entry ${entry.seq} was modified: its content does not match its hash`;
+  const verifier = createChainVerifier({ base: { seq: entry.seq - 1, hash: entry.prevHash } });
+  const segment = await readAuditSegment(admin, cluster, entry.seq, count);
+  for (const next of segment) {
+    const broken = verifier.add(next);
+    if (broken) return `audit ${broken.problem}`;
+  }
+  const { head } = await readAuditMarks(admin, cluster);
+  const last = segment.at(-1);
+  if (head && last && head.seq === last.seq && head.hash !== last.hash)
+    return `audit entry ${last.seq} is not the head the log recorded`;
+  if (!head || !last || head.seq < last.seq) return "the audit log's head is missing";
+  return null;
 }

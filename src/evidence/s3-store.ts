@@ -18,6 +18,11 @@ export type S3ClientSettings = {
   region?: string | undefined;
   forcePathStyle?: boolean | undefined;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
+  /**
+   * 1 (the default) for workflow steps: Restate retries the whole step with its own backoff, and
+   * SDK retries inside it would multiply. An interactive export, with no Restate around, retries.
+   */
+  maxAttempts?: number | undefined;
 };
 
 /**
@@ -33,7 +38,7 @@ export function createS3Client(settings: S3ClientSettings = {}): S3Client {
     ...(settings.credentials ? { credentials: settings.credentials } : {}),
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
-    maxAttempts: 1,
+    maxAttempts: settings.maxAttempts ?? 1,
   });
 }
 

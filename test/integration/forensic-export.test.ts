@@ -1,11 +1,14 @@
 import { CoreV1Api } from "@kubernetes/client-node";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { spawn, spawnSync } from "node:child_process";
-import { chmod, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { createHash, randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { CUSTODY_SCHEMA_VERSION } from "../../src/evidence/custody.ts";
 import { createS3Store } from "../../src/evidence/s3-store.ts";
 import { makePodEvent } from "../fixtures/pod-events.ts";
 import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
@@ -20,6 +23,8 @@ let cluster: KubeCluster;
 let s3: S3Harness;
 let pluginDir: string;
 let crashLogKey: string;
+let core: CoreV1Api;
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
 /** `kubectl forensic …` through the real kubectl, which runs kubectl-forensic from PATH. */
 function kubectlForensic(
@@ -41,6 +46,30 @@ function kubectlForensic(
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
+}
+
+/** An honest capture: crash.log and pod.json sealed by the workflows' own sealCustody. */
+async function sealFixture(folder: string, captureId: string) {
+  const store = createS3Store({ client: s3.client(), bucket: s3.bucket });
+  const now = new Date().toISOString();
+  const crash = await store.put(`${folder}crash.log`, "panic: retry me\n");
+  const pod = await store.put(`${folder}pod.json`, '{"kind":"Pod"}\n');
+  const custody = await sealCustody(
+    store,
+    {
+      captureId,
+      event: makePodEvent(),
+      folder,
+      capturedAt: now,
+      capturedBy: { tool: "podmortem", version: "test", identity: "test" },
+      artifacts: [
+        { ...crash, name: "crash.log", capturedAt: now },
+        { ...pod, name: "pod.json", capturedAt: now },
+      ],
+    },
+    now,
+  );
+  return { custody, crash };
 }
 
 beforeAll(async () => {
@@ -76,8 +105,14 @@ beforeAll(async () => {
     },
     now,
   );
-  const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+  core = cluster.kubeConfig().makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: "shop" } } });
+  const retry = await sealFixture("e2e/shop/checkout-1/2026-11-22T10-30-00Z/", "pm-retry");
+  await forensicPod("forensic-retry", {
+    "forensic.io/evidence": retry.custody.uri,
+    "forensic.io/bundle-sha256": retry.custody.sha256,
+    "forensic.io/log-sha256": retry.crash.sha256,
+  });
   await core.createNamespacedPod({
     namespace: "shop",
     body: {
@@ -157,5 +192,191 @@ describe("kubectl forensic, through the real kubectl", () => {
     expect(tampered.stdout).toContain("MISMATCH crash.log");
     expect(tampered.stdout).toContain("forensic.io/log-sha256");
     expect(tampered.stdout).toContain("EVIDENCE DOES NOT MATCH ITS CHAIN OF CUSTODY");
+  });
+});
+
+/** A forensic pod whose annotations point at evidence, as the Capture workflow makes them. */
+async function forensicPod(name: string, annotations: Record<string, string>) {
+  await core.createNamespacedPod({
+    namespace: "shop",
+    body: {
+      metadata: {
+        name,
+        labels: { "forensic.io/role": "forensic-copy", "forensic.io/capture-id": name },
+        annotations: { "forensic.io/source-pod": "shop/checkout-1", ...annotations },
+      },
+      spec: { containers: [{ name: "app", image: "registry.example/checkout:1" }] },
+    },
+  });
+}
+
+/** A custody.json as written by a hostile hand, stored at <folder>custody.json. */
+async function hostileBundle(folder: string, artifacts: unknown[]) {
+  const text = `${JSON.stringify(
+    {
+      schema: CUSTODY_SCHEMA_VERSION,
+      captureId: "pm-hostile",
+      cluster: "e2e",
+      signature: "0".repeat(64),
+      occurrenceId: "1".repeat(64),
+      source: { namespace: "shop", pod: "checkout-1", podUID: "u", container: "app", node: null },
+      capturedBy: { tool: "podmortem", version: "test", identity: "test" },
+      capturedAt: new Date().toISOString(),
+      sealedAt: new Date().toISOString(),
+      artifacts,
+    },
+    null,
+    2,
+  )}\n`;
+  await s3
+    .client()
+    .send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${folder}custody.json`, Body: text }));
+  return { uri: `s3://${s3.bucket}/${folder}custody.json`, sha256: sha256(text) };
+}
+
+const artifact = (name: string, key: string, uri: string, body = "owned\n") => ({
+  name,
+  key,
+  uri,
+  size: Buffer.byteLength(body),
+  sha256: sha256(body),
+  truncated: false,
+  capturedAt: new Date().toISOString(),
+});
+
+/** Every file under a folder, relative, so "nothing else was written" is one assertion. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => !e.isDirectory())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort();
+}
+
+describe("export never trusts the bundle it verifies", () => {
+  it("stops at a custody.json that does not match its recorded hash, before fetching what it lists", async () => {
+    const folder = "e2e/shop/checkout-1/2026-11-22T11-00-00Z/";
+    const outside = await mkdtemp(path.join(os.tmpdir(), "podmortem-outside-"));
+    await writeFile(path.join(outside, "secret"), "investigator's own file\n");
+    const honest = await hostileBundle(folder, []);
+    // Then someone rewrites it to point anywhere: the recorded hash still names the honest one.
+    await hostileBundle(folder, [
+      artifact("secret", `${folder}secret`, `file://${outside}/secret`),
+      artifact("crash.log", `${folder}crash.log`, `s3://elsewhere/${folder}crash.log`),
+    ]);
+    await forensicPod("forensic-tampered", {
+      "forensic.io/evidence": honest.uri,
+      "forensic.io/bundle-sha256": honest.sha256,
+    });
+    const out = await mkdtemp(path.join(os.tmpdir(), "podmortem-export-"));
+    const before = s3.requestCount();
+    const result = await kubectlForensic("export", "forensic-tampered", "-n", "shop", "--out", out);
+    expect(result.code).toBe(5);
+    expect(result.stdout).toContain(`MISMATCH custody.json`);
+    expect(result.stdout).toContain("but forensic.io/bundle-sha256 says");
+    expect(result.stdout).toContain(
+      "REFUSED: custody.json does not match its recorded hash: nothing it lists was fetched",
+    );
+    // One request: custody.json itself. Nothing it lists was read, nothing written.
+    expect(s3.requestCount() - before).toBe(1);
+    expect(await filesUnder(out)).toEqual([]);
+  });
+
+  it("refuses artifact names and keys that climb out, are absolute or use backslashes, writing nothing", async () => {
+    const folder = "e2e/shop/checkout-1/2026-11-22T12-00-00Z/";
+    const target = `/tmp/podmortem-owned-${randomUUID()}`;
+    const climb = path.relative(os.tmpdir(), target).replace(/^(\.\.\/)*/, "");
+    const bundle = await hostileBundle(folder, [
+      artifact(
+        `../../../../../../${climb}`,
+        `${folder}../../../../../../${climb}`,
+        `s3://${s3.bucket}/${folder}x`,
+      ),
+      artifact("/etc/cron.d/podmortem", "/etc/cron.d/podmortem", `s3://${s3.bucket}/${folder}y`),
+      artifact("..\\..\\owned", `${folder}..\\..\\owned`, `s3://${s3.bucket}/${folder}z`),
+    ]);
+    await forensicPod("forensic-traversal", {
+      "forensic.io/evidence": bundle.uri,
+      "forensic.io/bundle-sha256": bundle.sha256,
+    });
+    const out = await mkdtemp(path.join(os.tmpdir(), "podmortem-export-"));
+    const before = s3.requestCount();
+    const result = await kubectlForensic(
+      "export",
+      "forensic-traversal",
+      "-n",
+      "shop",
+      "--out",
+      out,
+    );
+    expect(result.code).toBe(5);
+    expect(result.stdout).toContain("REFUSED: custody.json breaks its schema: artifacts[0].name");
+    for (const field of [
+      "artifacts[0].key",
+      "artifacts[1].name",
+      "artifacts[1].key",
+      "artifacts[2].name",
+    ])
+      expect(result.stdout).toContain(field);
+    expect(s3.requestCount() - before).toBe(1);
+    expect(existsSync(target)).toBe(false);
+    expect(await filesUnder(out)).toEqual([]);
+  });
+
+  it("fetches nothing from another bucket or from file:// for an S3 capture", async () => {
+    await s3.client().send(new CreateBucketCommand({ Bucket: "elsewhere" }));
+    const folder = "e2e/shop/checkout-1/2026-11-22T13-00-00Z/";
+    await s3
+      .client()
+      .send(
+        new PutObjectCommand({ Bucket: "elsewhere", Key: `${folder}crash.log`, Body: "owned\n" }),
+      );
+    for (const [pod, uri] of [
+      ["forensic-foreign-bucket", `s3://elsewhere/${folder}crash.log`],
+      ["forensic-file-uri", "file:///etc/hostname"],
+    ] as const) {
+      const bundle = await hostileBundle(folder, [
+        artifact("crash.log", `${folder}crash.log`, uri),
+      ]);
+      await forensicPod(pod, {
+        "forensic.io/evidence": bundle.uri,
+        "forensic.io/bundle-sha256": bundle.sha256,
+      });
+      const out = await mkdtemp(path.join(os.tmpdir(), "podmortem-export-"));
+      const before = s3.requestCount();
+      const result = await kubectlForensic("export", pod, "-n", "shop", "--out", out);
+      expect(result.code, pod).toBe(5);
+      expect(result.stdout).toContain(
+        `REFUSED: artifact "crash.log" points outside the capture's folder s3://${s3.bucket}/${folder}`,
+      );
+      expect(s3.requestCount() - before).toBe(1);
+      expect(await filesUnder(out)).toEqual([]);
+    }
+  });
+
+  it("writes nothing through a symlink planted in --out", async () => {
+    const outside = await mkdtemp(path.join(os.tmpdir(), "podmortem-outside-"));
+    await writeFile(path.join(outside, "target"), "untouched\n");
+    const out = await mkdtemp(path.join(os.tmpdir(), "podmortem-export-"));
+    await symlink(path.join(outside, "target"), path.join(out, "pod.json"));
+    await mkdir(path.join(out, "unrelated"));
+    const result = await kubectlForensic("export", "forensic-retry", "-n", "shop", "--out", out);
+    expect(result.code).toBe(5);
+    expect(result.stdout).toContain("REFUSED: pod.json in --out is a symlink");
+    expect(await readFile(path.join(outside, "target"), "utf8")).toBe("untouched\n");
+    expect(await filesUnder(outside)).toEqual(["target"]);
+  });
+
+  it("retries S3 throttling in the CLI: two 503 SlowDown answers, then a verified export", async () => {
+    const out = await mkdtemp(path.join(os.tmpdir(), "podmortem-export-"));
+    const before = s3.requestCount();
+    s3.failNext(2);
+    const result = await kubectlForensic("export", "forensic-retry", "-n", "shop", "--out", out);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("all hashes verified against forensic.io/bundle-sha256");
+    // custody.json, crash.log, pod.json, and the two throttled attempts before them.
+    expect(s3.requestCount() - before).toBe(5);
+    expect(await filesUnder(out)).toEqual(["crash.log", "custody.json", "pod.json"]);
   });
 });
