@@ -168,8 +168,14 @@ export const Incident = restate.object({
       },
     ),
 
+    /** The incident without its marks: callers want counts and times, not 512 pod entries. */
     get: restate.handlers.object.shared(
-      async (ctx: restate.ObjectSharedContext) => (await ctx.get<IncidentState>(STATE_KEY)) ?? null,
+      async (ctx: restate.ObjectSharedContext): Promise<Omit<IncidentState, "marks"> | null> => {
+        const state = await ctx.get<IncidentState>(STATE_KEY);
+        if (!state) return null;
+        const { marks: _marks, ...incident } = state;
+        return incident;
+      },
     ),
   },
 });
