@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The entry point, run by Node 24 itself: the image's ENTRYPOINT, `npm start` and bin/podmortem.
-import { requireNode } from "./require-node.js";
+import { endOnClosedPipe, requireNode } from "./require-node.js";
 
 requireNode("podmortem");
+endOnClosedPipe();
 const args = process.argv.slice(2);
 // The Restate SDK reads RESTATE_LOGGING once, when it is first imported (by ../cli/main.ts): the
 // local stack prints only podmortem's own lines unless asked for more. ERROR, not WARN: at WARN

@@ -13,3 +13,12 @@ export function requireNode(command) {
   );
   process.exit(2);
 }
+
+/** `podmortem audit | head` closes the pipe early: that ends the command, it is no failure. */
+export function endOnClosedPipe() {
+  for (const stream of [process.stdout, process.stderr])
+    stream.on("error", (error) => {
+      if (error.code === "EPIPE") process.exit(0);
+      throw error;
+    });
+}

@@ -36,10 +36,11 @@ export const devCommand: Command = {
   usage: [
     "podmortem dev [--demo] [--kubeconfig PATH] [--cluster NAME] [--data-dir DIR] [--verbose]",
     "  --demo        start a local Kubernetes control plane with a fake kubelet and crashing pods",
-    "                (needs KUBEBUILDER_ASSETS, see README)",
+    "                (etcd and kube-apiserver from KUBEBUILDER_ASSETS: README, Quick start)",
     "  --kubeconfig  the cluster to watch (default: $KUBECONFIG, then ~/.kube/config)",
     "  --cluster     the name the cluster is enrolled under (default: dev)",
-    "  --data-dir    where Restate's data and the evidence go (default: .data)",
+    "  --data-dir    the demo cluster, Restate's data and the evidence, kept across starts (default: .data)",
+    "  --verbose     the Restate SDK's own log lines too",
   ].join("\n"),
   async run(args) {
     const { values } = parseArgs({
