@@ -15,6 +15,7 @@ export type RestateClusterNode = {
   adminUrl: string;
   logFile: string;
   running(): boolean;
+  pid(): number | undefined;
   /** SIGKILL of the native server: the node is lost, its disk kept. */
   kill(): Promise<void>;
   start(): Promise<void>;
@@ -27,6 +28,7 @@ export type RestateClusterHarness = AsyncDisposable & {
   adminUrl(): string;
   endpointUrl: string | undefined;
   startupMs: number;
+  serverPids(): number[];
   query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
   /** Stops one endpoint process (all of them without an index), as a killed pod would. */
   stopEndpoint(index?: number): Promise<void>;
@@ -139,6 +141,7 @@ export async function startRestateCluster(
       ingressUrl,
       logFile,
       running: () => server !== undefined && !server.exited(),
+      pid: () => (server && !server.exited() ? server.child.pid : undefined),
       async kill() {
         await server?.stop("SIGKILL");
       },
@@ -213,6 +216,7 @@ export async function startRestateCluster(
     adminUrl: () => firstRunning().adminUrl,
     endpointUrl,
     startupMs: Date.now() - started,
+    serverPids: () => nodes.map((node) => node.pid()).filter((pid) => pid !== undefined),
     query: (sql) => queryRestate({ adminUrl: firstRunning().adminUrl }, sql),
     stopEndpoint,
     startEndpoint,

@@ -15,6 +15,8 @@ export type RestateHarness = AsyncDisposable & {
   baseDir: string;
   logFile: string;
   startupMs: number;
+  /** The native server's pid, for memory readings. */
+  serverPids(): number[];
   query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
   register(uri: string): Promise<void>;
   restartServer(): Promise<void>;
@@ -112,6 +114,7 @@ export async function startRestate(options: RestateOptions = {}): Promise<Restat
     baseDir,
     logFile,
     startupMs: Date.now() - started,
+    serverPids: () => (server?.child.pid === undefined ? [] : [server.child.pid]),
     query: (sql) => queryRestate({ adminUrl }, sql),
     register: async (uri) => void (await registerDeployment({ adminUrl }, uri)),
     async restartServer() {
