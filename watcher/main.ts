@@ -38,14 +38,11 @@ export async function runWatcher(
     configPollIntervalMs: config.configPollIntervalMs,
     ownerCacheTtlS: config.ownerCacheTtlS,
   });
+  metrics.reportReadiness(() => watcher.isReady());
   const ops = await startOpsServer({
     port: config.httpPort,
     registry: metrics.registry,
-    notReadyReason: () => {
-      const ready = watcher.isReady();
-      metrics.ready.set(ready ? 1 : 0);
-      return ready ? undefined : "pod watch is not running";
-    },
+    notReadyReason: () => (watcher.isReady() ? undefined : "pod watch is not running"),
   });
   const http = kubeHttpFor(kc);
   const kubeSystem = await http.apiClient(CoreV1Api).readNamespace({ name: "kube-system" });

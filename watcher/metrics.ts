@@ -2,13 +2,21 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 
 export function createWatcherMetrics(registry = new Registry()) {
   collectDefaultMetrics({ register: registry });
+  let readiness: () => boolean = () => false;
   return {
     registry,
     ready: new Gauge({
       name: "forensics_watcher_ready",
-      help: "The last /readyz answer: 1 ready (every watch healthy, or a standing-by follower), 0 not",
+      help: "What /readyz would answer at this scrape: 1 ready (every watch healthy, or a standing-by follower), 0 not",
       registers: [registry],
+      collect() {
+        this.set(readiness() ? 1 : 0);
+      },
     }),
+    /** Where the ready gauge reads from at each scrape: the watcher, once it exists. */
+    reportReadiness(isReady: () => boolean): void {
+      readiness = isReady;
+    },
     events: new Counter({
       name: "forensics_watcher_events_total",
       help: "Pod events processed, by decision",

