@@ -168,7 +168,7 @@ const MISTAKES: Mistake[] = [
     binary: "podmortem",
     args: () => ["export", "pm-0123456789abcdef01234567", ...restateFlags()],
     exit: 3,
-    says: /capture pm-0123456789abcdef01234567 has no sealed evidence/,
+    says: /capture pm-0123456789abcdef01234567 is neither in Restate nor in the audit log of cluster dev/,
   },
   {
     what: "config rollback to a version that was never kept",
