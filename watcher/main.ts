@@ -37,6 +37,7 @@ export async function runWatcher(
     identity: config.identity,
     configPollIntervalMs: config.configPollIntervalMs,
     ownerCacheTtlS: config.ownerCacheTtlS,
+    ownNamespace: config.ownNamespace,
   });
   metrics.reportReadiness(() => watcher.isReady());
   const ops = await startOpsServer({

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 
+import { isPodmortemObject } from "../src/k8s/podmortem-labels.ts";
 import type { Logger } from "../src/logging.ts";
 import type { PodEvent } from "../src/model/pod-event.ts";
 import { DEFAULT_REASONS, type WatcherConfig } from "../src/model/remote-config.ts";
@@ -87,6 +88,8 @@ export function createPodPipeline(deps: {
   log: Logger;
   now: () => number;
   config: () => WatcherConfig;
+  /** podmortem's own namespace: never watched for failures (the labels contract). */
+  ownNamespace?: string | undefined;
 }) {
   const fingerprints = new Map<string, Map<string, string>>();
   const seen = new Set<string>();
@@ -197,9 +200,14 @@ export function createPodPipeline(deps: {
       return caughtUp.promise;
     },
     handle(type: "ADDED" | "MODIFIED" | "DELETED", raw: unknown): void {
-      const uid = (raw as { metadata?: { uid?: string } }).metadata?.uid;
-      const namespace = (raw as { metadata?: { namespace?: string } }).metadata?.namespace;
+      const objectMeta = (
+        raw as { metadata?: { uid?: string; namespace?: string; labels?: Record<string, string> } }
+      ).metadata;
+      const uid = objectMeta?.uid;
+      const namespace = objectMeta?.namespace;
       if (!uid || !namespace || excluded.has(namespace)) return;
+      // podmortem never captures itself: a copy that fails like its source would recurse.
+      if (namespace === deps.ownNamespace || isPodmortemObject(objectMeta?.labels)) return;
       const fingerprint = statusFingerprint(raw);
       let inNamespace = fingerprints.get(namespace);
       if (!inNamespace) fingerprints.set(namespace, (inNamespace = new Map<string, string>()));

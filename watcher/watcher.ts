@@ -33,6 +33,8 @@ export type WatcherDeps = {
   leaderElection?: LeaderElectionSettings | undefined;
   now?: () => number;
   fetchOwner?: FetchOwner;
+  /** podmortem's own namespace, whose pods are never captured. */
+  ownNamespace?: string | undefined;
 };
 
 export type Enrollment = { clusterUID: string; kubernetesVersion: string; watcherVersion: string };
@@ -126,6 +128,7 @@ export function createWatcher(deps: WatcherDeps) {
     log,
     now,
     config: () => config,
+    ownNamespace: deps.ownNamespace,
   });
 
   function podWatchFor(scope: string): SupervisedWatch {

@@ -57,6 +57,8 @@ export type WatcherProcessConfig = {
   /** How long owners and their opt-out annotation are cached; 0 reads them at every crash. */
   ownerCacheTtlS: number;
   kubeconfigPath: string | undefined;
+  /** Where podmortem runs: its pods are never captured. */
+  ownNamespace: string | undefined;
 };
 
 export function loadWatcherConfig(env: Env): Readonly<WatcherProcessConfig> {
@@ -92,6 +94,7 @@ export function loadWatcherConfig(env: Env): Readonly<WatcherProcessConfig> {
     configPollIntervalMs: raw.PODMORTEM_CONFIG_POLL_INTERVAL_MS,
     ownerCacheTtlS: raw.PODMORTEM_OWNER_CACHE_TTL_S,
     kubeconfigPath: raw.KUBECONFIG,
+    ownNamespace: raw.POD_NAMESPACE,
   };
   return Object.freeze(config);
 }

@@ -1,6 +1,12 @@
 import type { V1Container, V1NetworkPolicy, V1Pod, V1Volume } from "@kubernetes/client-node";
 
 import { boundedName } from "./names.ts";
+import {
+  CAPTURE_ID_LABEL,
+  MANAGED_BY_LABEL,
+  podmortemLabels,
+  ROLE_LABEL,
+} from "./podmortem-labels.ts";
 
 export const FORENSIC_ANNOTATIONS = {
   logSha256: "forensic.io/log-sha256",
@@ -14,9 +20,9 @@ export const FORENSIC_ANNOTATIONS = {
 } as const;
 
 export const FORENSIC_LABELS = {
-  captureId: "forensic.io/capture-id",
-  role: "forensic.io/role",
-  managedBy: "app.kubernetes.io/managed-by",
+  captureId: CAPTURE_ID_LABEL,
+  role: ROLE_LABEL,
+  managedBy: MANAGED_BY_LABEL,
 } as const;
 
 export type ForensicPodInput = {
@@ -107,11 +113,7 @@ export function buildForensicPod(input: ForensicPodInput): V1Pod {
     metadata: {
       name: forensicPodName(input.captureId),
       namespace: input.namespace,
-      labels: {
-        [FORENSIC_LABELS.captureId]: input.captureId,
-        [FORENSIC_LABELS.role]: "forensic-copy",
-        [FORENSIC_LABELS.managedBy]: "podmortem",
-      },
+      labels: podmortemLabels("forensic-copy", input.captureId),
       annotations: input.annotations,
     },
     spec: {
@@ -155,7 +157,7 @@ export function buildDenyAllPolicy(captureId: string, namespace: string): V1Netw
     metadata: {
       name: denyAllPolicyName(captureId),
       namespace,
-      labels: { [FORENSIC_LABELS.captureId]: captureId, [FORENSIC_LABELS.managedBy]: "podmortem" },
+      labels: podmortemLabels("forensic-copy", captureId),
     },
     spec: {
       podSelector: { matchLabels: { [FORENSIC_LABELS.captureId]: captureId } },

@@ -2,6 +2,7 @@ import type { V1PersistentVolumeClaim } from "@kubernetes/client-node";
 
 import type { KubeAccess } from "./kube-access.ts";
 import { boundedName } from "./names.ts";
+import { podmortemLabels } from "./podmortem-labels.ts";
 import { isConflict, isNotFound } from "./kube-errors.ts";
 
 export const SNAPSHOT_GROUP = "snapshot.storage.k8s.io";
@@ -44,10 +45,7 @@ export async function createVolumeSnapshot(
         metadata: {
           name: input.name,
           namespace: input.namespace,
-          labels: {
-            "forensic.io/capture-id": input.captureId,
-            "app.kubernetes.io/managed-by": "podmortem",
-          },
+          labels: podmortemLabels("forensic-copy", input.captureId),
         },
         spec: {
           source: { persistentVolumeClaimName: input.claim },
@@ -96,10 +94,7 @@ export async function restoreClaim(
       body: {
         metadata: {
           name: input.name,
-          labels: {
-            "forensic.io/capture-id": input.captureId,
-            "app.kubernetes.io/managed-by": "podmortem",
-          },
+          labels: podmortemLabels("forensic-copy", input.captureId),
         },
         spec: {
           accessModes: input.source.spec?.accessModes ?? ["ReadWriteOnce"],

@@ -3,6 +3,7 @@ import path from "node:path";
 
 import type { WorkflowsConfig } from "../../src/config/workflows-config.ts";
 import { boundedName } from "../../src/k8s/names.ts";
+import { podmortemLabels } from "../../src/k8s/podmortem-labels.ts";
 
 export type RetrieverPodInput = {
   captureId: string;
@@ -60,11 +61,7 @@ export function buildRetrieverPod(input: RetrieverPodInput): V1Pod {
     metadata: {
       name: retrieverPodName(input.captureId, input.attempt),
       namespace: input.retriever.namespace,
-      labels: {
-        "forensic.io/capture-id": input.captureId,
-        "forensic.io/role": "checkpoint-retriever",
-        "app.kubernetes.io/managed-by": "podmortem",
-      },
+      labels: podmortemLabels("retriever", input.captureId),
     },
     spec: {
       nodeName: input.node,
