@@ -2,10 +2,18 @@ import type { V1Pod } from "@kubernetes/client-node";
 import * as restate from "@restatedev/restate-sdk";
 
 import { EVIDENCE_FILES, evidenceFolder } from "../src/evidence/evidence-layout.ts";
-import { denyAllPolicyName, forensicPodName } from "../src/k8s/forensic-pod.ts";
+import { denyAllPolicyName } from "../src/k8s/forensic-pod.ts";
 import { isNotFound } from "../src/k8s/kube-errors.ts";
+import {
+  CAPTURE_ID_LABEL,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_PODMORTEM,
+  ROLE_LABEL,
+} from "../src/k8s/podmortem-labels.ts";
 import type { PodEvent } from "../src/model/pod-event.ts";
-import { Cluster } from "./cluster.object.ts";
+import { CaptureLimits, type Admission } from "./capture-limits.object.ts";
+import { CaptureSlot, captureSlotKey } from "./capture-slot.object.ts";
+import type { ClusterObject } from "./cluster.object.ts";
 import { announce } from "./milestones.ts";
 import {
   createCaptureRun,
@@ -17,6 +25,7 @@ import {
 } from "./steps/capture-run.ts";
 import { captureChanges } from "./steps/changes.ts";
 import { checkpointCrashedContainer } from "./steps/checkpoint.ts";
+import { confirmClaim } from "./steps/confirm-claim.ts";
 import { salvageEvidence, sealCustody } from "./steps/evidence.ts";
 import { exfiltrateCheckpoint } from "./steps/exfiltrate.ts";
 import { createForensicCopy } from "./steps/forensic-pod.ts";
@@ -53,190 +62,303 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
        * custody seal, the forensic copy, the restart. A step that fails for good is recorded
        * and the steps that do not need its result still run.
        */
-      run: async (
-        ctx: restate.WorkflowContext,
-        request: CaptureRequest,
-      ): Promise<CaptureStatus> => {
-        const { event } = request;
-        const startedAtMs = await ctx.date.now();
-        const { config } = await ctx.objectClient(Cluster, event.cluster).captureConfig();
-        const capture = config.capture;
-        const folder = evidenceFolder({
-          prefix: deps.evidencePrefix,
-          cluster: event.cluster,
-          namespace: event.namespace,
-          pod: event.pod,
-          capturedAtMs: startedAtMs,
-          captureId: ctx.key,
-        });
-        const status: CaptureStatus = {
-          captureId: ctx.key,
-          phase: "running",
-          cluster: event.cluster,
-          namespace: event.namespace,
-          pod: event.pod,
-          container: event.container,
-          signature: event.signature,
-          startedAt: new Date(startedAtMs).toISOString(),
-          finishedAt: null,
-          steps: [],
-          evidence: null,
-          snapshots: [],
-          restoredClaims: [],
-          checkpoint: null,
-          forensicPod: null,
-        };
-        const run = createCaptureRun({ ctx, deps, settings, event, capture, folder, status });
-        run.save();
-        announce(ctx, { kind: "capture.started", captureId: run.captureId, event });
-
-        const pod = await run.step(
-          "read pod",
-          async (): Promise<V1Pod> => {
-            try {
-              return await deps.kube.core.readNamespacedPod({
-                name: event.pod,
-                namespace: event.namespace,
-              });
-            } catch (error) {
-              if (isNotFound(error))
-                throw new StepFailure(`pod ${event.namespace}/${event.pod} no longer exists`);
-              throw error;
-            }
-          },
-          (p) => `${p.metadata?.namespace}/${p.metadata?.name} on ${p.spec?.nodeName ?? "no node"}`,
-        );
-
-        if (capture.steps.evidence) await salvageEvidence(run, pod);
-        else run.skip("capture crash log", "evidence is off in the config");
-
-        const forensicNamespace = capture.forensicPod.namespace ?? event.namespace;
-        let restoredClaims: Record<string, string> = {};
-        if (capture.steps.snapshots)
-          restoredClaims = await snapshotVolumes(run, pod, forensicNamespace);
-        else run.skip("create volume snapshots", "snapshots are off in the config");
-
-        let checkpointBytes = 0;
-        if (capture.steps.checkpoint) {
-          const checkpoint = await checkpointCrashedContainer(run, pod);
-          if (checkpoint) checkpointBytes = await exfiltrateCheckpoint(run, checkpoint);
-        } else {
-          run.skip(
-            "checkpoint container",
-            "checkpoints are off in the config (they need the kubelet's ContainerCheckpoint gate)",
-          );
-        }
-
-        if (capture.steps.evidence && pod) await captureChanges(run, pod);
-        if (capture.steps.evidence) await writeReport(run);
-
-        const custody = await run.step(
-          "seal custody",
-          () =>
-            sealCustody(
-              deps.store,
-              {
-                captureId: run.captureId,
-                event,
-                folder,
-                capturedAt: status.startedAt,
-                capturedBy: { tool: "podmortem", version: deps.version, identity: deps.identity },
-                artifacts: run.artifacts,
-              },
-              new Date().toISOString(),
-            ),
-          (c) => `${c.uri} seals ${run.artifacts.length} artifacts`,
-        );
-        if (custody) {
-          status.evidence = {
-            folder,
-            custodyUri: custody.uri,
-            custodySha256: custody.sha256,
-            logSha256:
-              run.artifacts.find((a) => a.name === EVIDENCE_FILES.crashLog)?.sha256 ?? null,
-            artifacts: run.artifacts,
+      // Only Incident starts a capture, after Ingest checked the claim.
+      run: restate.handlers.workflow.workflow(
+        { ingressPrivate: true },
+        async (ctx: restate.WorkflowContext, request: CaptureRequest): Promise<CaptureStatus> => {
+          const { event } = request;
+          const startedAtMs = await ctx.date.now();
+          const capture = await ctx
+            .objectClient<ClusterObject>({ name: "Cluster" }, event.cluster)
+            .captureSettings();
+          const folder = evidenceFolder({
+            prefix: deps.evidencePrefix,
+            cluster: event.cluster,
+            namespace: event.namespace,
+            pod: event.pod,
+            capturedAtMs: startedAtMs,
+            captureId: ctx.key,
+          });
+          const status: CaptureStatus = {
+            captureId: ctx.key,
+            phase: "running",
+            cluster: event.cluster,
+            namespace: event.namespace,
+            pod: event.pod,
+            container: event.container,
+            signature: event.signature,
+            startedAt: new Date(startedAtMs).toISOString(),
+            finishedAt: null,
+            steps: [],
+            evidence: null,
+            snapshots: [],
+            restoredClaims: [],
+            checkpoint: null,
+            forensicPod: null,
           };
+          const run = createCaptureRun({ ctx, deps, settings, event, capture, folder, status });
           run.save();
-        }
 
-        let copy: Awaited<ReturnType<typeof createForensicCopy>>;
-        if (!capture.steps.forensicPod)
-          run.skip("create forensic pod", "the forensic pod is off in the config");
-        else if (run.needPod("create forensic pod", pod))
-          copy = await createForensicCopy(run, pod, forensicNamespace, restoredClaims);
-        // The TTL removes the copy and the snapshots and claims made for it (from this state).
-        if (copy || status.createdVolumes) {
-          ctx.workflowSendClient<CaptureWorkflow>({ name: "Capture" }, run.captureId).expire(
-            {
-              namespace: copy?.namespace ?? forensicNamespace,
-              name: copy?.name ?? forensicPodName(run.captureId),
-            },
-            restate.rpc.sendOpts({ delay: { seconds: capture.forensicPod.ttlS } }),
-          );
-        }
-
-        const restartWithheld = withholdRestart(status);
-        if (!capture.steps.restartAfterSalvage)
-          run.skip("restart pod", "restart after salvage is off in the config");
-        else if (restartWithheld) run.skip("restart pod", restartWithheld);
-        else if (run.needPod("restart pod", pod)) await restartCrashedPod(run, pod);
-
-        status.phase = phaseOf(status.steps);
-        status.finishedAt = new Date(await ctx.date.now()).toISOString();
-        run.save();
-        // Counted once, inside a step: a replay of this handler does not count again.
-        await ctx.run("count capture", () => {
-          deps.metrics.capturesCompleted.inc({ outcome: status.phase });
-          for (const step of status.steps) {
-            if (step.outcome !== "failed") continue;
-            deps.metrics.podCreationErrors.inc({
-              source_namespace: event.namespace,
-              step: stepLabel(step.name),
+          const finish = async (): Promise<CaptureStatus> => {
+            status.finishedAt = new Date(await ctx.date.now()).toISOString();
+            run.save();
+            await ctx.run("count capture", () => {
+              deps.metrics.capturesCompleted.inc({ outcome: status.phase });
             });
+            announce(ctx, {
+              kind: "capture.finished",
+              captureId: run.captureId,
+              event,
+              outcome: status.phase === "running" ? "failed" : status.phase,
+              summary: status,
+            });
+            return status;
+          };
+          // podmortem never captures itself (the labels contract), nor its own namespace.
+          if (event.namespace === settings.retriever.namespace) {
+            status.claim = {
+              kind: "own",
+              detail: `namespace ${event.namespace} is podmortem's own: never captured`,
+            };
+            run.record({ name: "confirm claim", outcome: "failed", detail: status.claim.detail });
+            status.phase = "refused";
+            return finish();
           }
-          if (checkpointBytes > 0)
-            deps.metrics.bytesStored.inc({ kind: "checkpoint" }, checkpointBytes);
-        });
-        announce(ctx, {
-          kind: "capture.finished",
-          captureId: run.captureId,
-          event,
-          outcome: status.phase === "running" ? "failed" : status.phase,
-          summary: status,
-        });
-        return status;
-      },
+
+          const pod = await run.step(
+            "read pod",
+            async (): Promise<V1Pod> => {
+              try {
+                return await deps.kube.core.readNamespacedPod({
+                  name: event.pod,
+                  namespace: event.namespace,
+                });
+              } catch (error) {
+                if (isNotFound(error))
+                  throw new StepFailure(`pod ${event.namespace}/${event.pod} no longer exists`);
+                throw error;
+              }
+            },
+            (p) =>
+              `${p.metadata?.namespace}/${p.metadata?.name} on ${p.spec?.nodeName ?? "no node"}`,
+          );
+
+          // Verify before act: only what the API server confirms gets an invasive step.
+          const verdict = confirmClaim(
+            pod,
+            event,
+            pod ? undefined : status.steps.find((step) => step.name === "read pod")?.detail,
+          );
+          status.claim = verdict;
+          run.record({
+            name: "confirm claim",
+            outcome: verdict.kind === "confirmed" ? "ok" : "failed",
+            detail: verdict.detail,
+          });
+          if (verdict.kind === "own" || verdict.kind === "contradicted") {
+            status.phase = verdict.kind === "own" ? "refused" : "unconfirmed";
+            return finish();
+          }
+          const slot = await ctx
+            .objectClient(CaptureSlot, captureSlotKey(event.cluster, event.podUID))
+            .claim({ captureId: run.captureId, windowS: capture.rateLimitWindowS });
+          if (!slot.granted) {
+            run.record({
+              name: "claim capture slot",
+              outcome: "failed",
+              detail: `pod ${event.namespace}/${event.pod} was captured by ${slot.heldBy} at ${slot.grantedAt}: one capture per pod per window`,
+            });
+            status.phase = "refused";
+            return finish();
+          }
+          // Announced once the claim holds: a flood of refused claims does not flood the audit log.
+          announce(ctx, { kind: "capture.started", captureId: run.captureId, event });
+          const confirmed = verdict.kind === "confirmed";
+          const forensicNamespace = capture.forensicPod.namespace ?? event.namespace;
+          const wantsObjects =
+            capture.steps.snapshots ||
+            capture.steps.checkpoint ||
+            capture.steps.forensicPod ||
+            capture.steps.restartAfterSalvage;
+          let admission: Admission = {
+            invasive: false,
+            copy: false,
+            detail: "the claim is unconfirmed: evidence only, nothing created",
+          };
+          if (confirmed && wantsObjects) {
+            admission = await ctx.objectClient(CaptureLimits, event.cluster).admit({
+              captureId: run.captureId,
+              copyNamespace: capture.steps.forensicPod ? forensicNamespace : null,
+              copyTtlS: capture.forensicPod.ttlS,
+              limits: capture.limits,
+            });
+            status.limited = admission.detail;
+          }
+          const held = admission.detail ?? "";
+
+          if (capture.steps.evidence) await salvageEvidence(run, pod);
+          else run.skip("capture crash log", "evidence is off in the config");
+
+          let restoredClaims: Record<string, string> = {};
+          if (!capture.steps.snapshots)
+            run.skip("create volume snapshots", "snapshots are off in the config");
+          else if (!admission.invasive) run.skip("create volume snapshots", held);
+          else restoredClaims = await snapshotVolumes(run, pod, forensicNamespace);
+
+          let checkpointBytes = 0;
+          if (capture.steps.checkpoint && !admission.invasive) {
+            run.skip("checkpoint container", held);
+          } else if (capture.steps.checkpoint) {
+            const checkpoint = await checkpointCrashedContainer(run, pod);
+            if (checkpoint) checkpointBytes = await exfiltrateCheckpoint(run, checkpoint);
+          } else {
+            run.skip(
+              "checkpoint container",
+              "checkpoints are off in the config (they need the kubelet's ContainerCheckpoint gate)",
+            );
+          }
+
+          if (capture.steps.evidence && pod) await captureChanges(run, pod);
+          if (capture.steps.evidence) await writeReport(run);
+
+          const custody = await run.step(
+            "seal custody",
+            () =>
+              sealCustody(
+                deps.store,
+                {
+                  captureId: run.captureId,
+                  event,
+                  folder,
+                  capturedAt: status.startedAt,
+                  capturedBy: { tool: "podmortem", version: deps.version, identity: deps.identity },
+                  artifacts: run.artifacts,
+                },
+                new Date().toISOString(),
+              ),
+            (c) => `${c.uri} seals ${run.artifacts.length} artifacts`,
+          );
+          if (custody) {
+            status.evidence = {
+              folder,
+              custodyUri: custody.uri,
+              custodySha256: custody.sha256,
+              logSha256:
+                run.artifacts.find((a) => a.name === EVIDENCE_FILES.crashLog)?.sha256 ?? null,
+              artifacts: run.artifacts,
+            };
+            run.save();
+          }
+
+          let copy: Awaited<ReturnType<typeof createForensicCopy>>;
+          if (!capture.steps.forensicPod)
+            run.skip("create forensic pod", "the forensic pod is off in the config");
+          else if (!admission.copy) run.skip("create forensic pod", held);
+          else if (run.needPod("create forensic pod", pod))
+            copy = await createForensicCopy(run, pod, forensicNamespace, restoredClaims);
+          if (admission.copy && !copy)
+            ctx
+              .objectSendClient(CaptureLimits, event.cluster)
+              .release({ captureId: run.captureId, namespace: forensicNamespace });
+          // The TTL removes the copy and the snapshots and claims made for it. No target in the
+          // request: expire deletes what this capture's own state names.
+          if (copy || status.createdVolumes) {
+            ctx
+              .workflowSendClient<CaptureWorkflow>({ name: "Capture" }, run.captureId)
+              .expire(
+                undefined,
+                restate.rpc.sendOpts({ delay: { seconds: capture.forensicPod.ttlS } }),
+              );
+          }
+
+          const restartWithheld = withholdRestart(status);
+          if (!capture.steps.restartAfterSalvage)
+            run.skip("restart pod", "restart after salvage is off in the config");
+          else if (!admission.invasive) run.skip("restart pod", held);
+          else if (restartWithheld) run.skip("restart pod", restartWithheld);
+          else if (run.needPod("restart pod", pod)) await restartCrashedPod(run, pod);
+
+          status.phase = confirmed ? phaseOf(status.steps) : "unconfirmed";
+          status.finishedAt = new Date(await ctx.date.now()).toISOString();
+          run.save();
+          // Counted once, inside a step: a replay of this handler does not count again.
+          await ctx.run("count capture", () => {
+            deps.metrics.capturesCompleted.inc({ outcome: status.phase });
+            for (const step of status.steps) {
+              if (step.outcome !== "failed") continue;
+              deps.metrics.podCreationErrors.inc({
+                source_namespace: event.namespace,
+                step: stepLabel(step.name),
+              });
+            }
+            if (checkpointBytes > 0)
+              deps.metrics.bytesStored.inc({ kind: "checkpoint" }, checkpointBytes);
+          });
+          announce(ctx, {
+            kind: "capture.finished",
+            captureId: run.captureId,
+            event,
+            outcome: status.phase === "running" ? "failed" : status.phase,
+            summary: status,
+          });
+          return status;
+        },
+      ),
 
       status: async (ctx: restate.WorkflowSharedContext) =>
         (await ctx.get<CaptureStatus>(STATUS_KEY)) ?? null,
 
-      /** The forensic pod's TTL ran out: delete it and its network policy. */
-      expire: async (
-        ctx: restate.WorkflowSharedContext,
-        target: { namespace: string; name: string },
-      ) => {
-        await runStep(ctx, deps.metrics, "delete forensic pod", async () => {
-          try {
-            await deps.kube.core.deleteNamespacedPod({
-              name: target.name,
-              namespace: target.namespace,
-              gracePeriodSeconds: 0,
+      /**
+       * The TTL ran out: delete the forensic pod and its network policy, then the snapshots and
+       * claims made for it. It takes no target: what it deletes is what this capture's own state
+       * names, and the pod only when its labels say it is this capture's forensic copy. (Its
+       * argument is ignored: removals scheduled by an earlier version still carry one.)
+       */
+      expire: restate.handlers.workflow.shared(
+        { ingressPrivate: true },
+        async (ctx: restate.WorkflowSharedContext, _ignored?: unknown) => {
+          const status = (await ctx.get<CaptureStatus>(STATUS_KEY)) ?? null;
+          const copy = status?.forensicPod;
+          let detail = "this capture made no forensic copy";
+          if (status && copy) {
+            detail = await runStep(ctx, deps.metrics, "delete forensic pod", async () => {
+              let labels: Record<string, string> | undefined;
+              try {
+                labels = (await deps.kube.core.readNamespacedPod(copy)).metadata?.labels;
+              } catch (error) {
+                if (!isNotFound(error)) throw error;
+              }
+              if (labels) {
+                const ours =
+                  labels[CAPTURE_ID_LABEL] === ctx.key &&
+                  labels[ROLE_LABEL] === "forensic-copy" &&
+                  labels[MANAGED_BY_LABEL] === MANAGED_BY_PODMORTEM;
+                if (!ours)
+                  return `left ${copy.namespace}/${copy.name} alone: its labels do not make it this capture's forensic copy`;
+                try {
+                  await deps.kube.core.deleteNamespacedPod({ ...copy, gracePeriodSeconds: 0 });
+                } catch (error) {
+                  if (!isNotFound(error)) throw error;
+                }
+              }
+              try {
+                await deps.kube.networking.deleteNamespacedNetworkPolicy({
+                  name: denyAllPolicyName(ctx.key),
+                  namespace: copy.namespace,
+                });
+              } catch (error) {
+                if (!isNotFound(error)) throw error;
+              }
+              return labels ? `deleted ${copy.namespace}/${copy.name}` : "already gone";
             });
-          } catch (error) {
-            if (!isNotFound(error)) throw error;
+            ctx
+              .objectSendClient(CaptureLimits, status.cluster)
+              .release({ captureId: ctx.key, namespace: copy.namespace });
           }
-          try {
-            await deps.kube.networking.deleteNamespacedNetworkPolicy({
-              name: denyAllPolicyName(ctx.key),
-              namespace: target.namespace,
-            });
-          } catch (error) {
-            if (!isNotFound(error)) throw error;
-          }
-        });
-        await deleteCapturedVolumes(ctx, deps, (await ctx.get<CaptureStatus>(STATUS_KEY)) ?? null);
-        return true;
-      },
+          await deleteCapturedVolumes(ctx, deps, status);
+          return { deleted: detail.startsWith("deleted"), detail };
+        },
+      ),
     },
   });
 }

@@ -7,9 +7,12 @@ import {
   redactSecrets,
   remoteConfigSchema,
   toWatcherConfig,
+  type NotificationSink,
   type RemoteConfig,
   type WatcherConfig,
 } from "../src/model/remote-config.ts";
+import { toDeliverySink, type DeliverySink } from "../src/notifications/delivery-sink.ts";
+import { isSealed, type Sealer } from "../src/notifications/sealed-secret.ts";
 import { describeProblems, validate } from "../src/model/validation.ts";
 import { MAX_DOCUMENT_BYTES } from "../src/model/bounded-document.ts";
 import { diffConfigs, type ConfigChange } from "../src/audit/config-diff.ts";
@@ -39,6 +42,19 @@ export type ConfigRecord = {
   /** What this version changed against the one before, secrets redacted (bounded). */
   changes?: ConfigChange[];
   moreChanges?: number;
+};
+
+export type IngestSettings = {
+  enrolled: boolean;
+  rateLimitWindowS: number;
+  namespaces: RemoteConfig["namespaces"];
+};
+export type NotificationRoute = Pick<NotificationSink, "name" | "events">;
+/** What the Notifier needs for one delivery: the sink with its secrets sealed, nothing more. */
+export type DeliverySettings = {
+  sink: DeliverySink | null;
+  allowedDestinations: RemoteConfig["notifications"]["allowedDestinations"];
+  forgetAfterIdleWindows: number;
 };
 
 export type GetConfigRequest = { knownVersion?: number } | undefined;
@@ -117,12 +133,36 @@ function deepMerge(base: unknown, patch: unknown): unknown {
   return merged;
 }
 
+/**
+ * Inline sink secrets are sealed before the record is stored: Restate's state then holds
+ * ciphertext only. Without a secrets key an inline secret is refused, naming its field.
+ */
+export function sealInlineSecrets(config: RemoteConfig, sealer: Sealer | undefined): RemoteConfig {
+  const sinks = config.notifications.sinks.map((sink, index) => {
+    const sealed = { ...sink };
+    for (const field of SECRET_FIELDS) {
+      const value = sink[field];
+      if (value === undefined || isSealed(value)) continue;
+      if (!sealer)
+        throw new restate.TerminalError(
+          `invalid config: notifications.sinks[${index}].${field}: an inline secret needs PODMORTEM_SECRETS_KEY on the workflows; use ${field}Ref to name a Kubernetes Secret instead`,
+          { errorCode: 400 },
+        );
+      sealed[field] = field === "url" ? sealer.sealUrl(value) : sealer.sealText(value);
+    }
+    return sealed;
+  });
+  return { ...config, notifications: { ...config.notifications, sinks } };
+}
+
 async function storeVersion(
   ctx: restate.ObjectContext,
-  config: RemoteConfig,
+  plainConfig: RemoteConfig,
   author: string | undefined,
   comment: string,
+  sealer: Sealer | undefined,
 ): Promise<{ version: number }> {
+  const config = sealInlineSecrets(plainConfig, sealer);
   const previous = await currentRecord(ctx);
   const { changes, more } = diffConfigs(
     { raw: previous.config, redacted: redactSecrets(previous.config) },
@@ -153,115 +193,170 @@ async function storeVersion(
   return { version: record.version };
 }
 
-export const Cluster = restate.object({
-  name: "Cluster",
-  handlers: {
-    enroll: async (ctx: restate.ObjectContext, input: EnrollmentInput) => {
-      const enrollment = parseOrRefuse(enrollmentSchema, input, "enrollment");
-      const now = new Date(await ctx.date.now()).toISOString();
-      const previous = await ctx.get<Enrollment>("enrollment");
-      if (previous && previous.clusterUID !== enrollment.clusterUID) {
-        throw new restate.TerminalError(
-          `cluster name "${ctx.key}" is enrolled with kube-system UID ${previous.clusterUID}; refusing UID ${enrollment.clusterUID}`,
-          { errorCode: 409 },
-        );
-      }
-      ctx.set<Enrollment>("enrollment", {
-        ...enrollment,
-        enrolledAt: previous?.enrolledAt ?? now,
-        lastSeenAt: now,
-      });
-      const record = await currentRecord(ctx);
-      return { cluster: ctx.key, configVersion: record.version };
-    },
+export type ClusterDeps = { sealer?: Sealer | undefined };
 
-    describe: restate.handlers.object.shared(async (ctx: restate.ObjectSharedContext) => {
-      const record = await currentRecord(ctx);
-      return {
-        cluster: ctx.key,
-        enrollment: (await ctx.get<Enrollment>("enrollment")) ?? null,
-        configVersion: record.version,
-      };
-    }),
-
-    getConfig: restate.handlers.object.shared(
-      // Every watcher replica polls; a finished poll is kept neither as a journal nor for its
-      // idempotency key (a day by default), so the Restate UI's invocation list shows captures,
-      // not 11,520 polls a day (test/bench/config-poll.bench.ts).
-      { journalRetention: 0, idempotencyRetention: 0 },
-      async (
-        ctx: restate.ObjectSharedContext,
-        request: GetConfigRequest,
-      ): Promise<GetConfigAnswer> => {
+export function createClusterObject(deps: ClusterDeps = {}) {
+  return restate.object({
+    name: "Cluster",
+    handlers: {
+      enroll: async (ctx: restate.ObjectContext, input: EnrollmentInput) => {
+        const enrollment = parseOrRefuse(enrollmentSchema, input, "enrollment");
+        const now = new Date(await ctx.date.now()).toISOString();
+        const previous = await ctx.get<Enrollment>("enrollment");
+        if (previous && previous.clusterUID !== enrollment.clusterUID) {
+          throw new restate.TerminalError(
+            `cluster name "${ctx.key}" is enrolled with kube-system UID ${previous.clusterUID}; refusing UID ${enrollment.clusterUID}`,
+            { errorCode: 409 },
+          );
+        }
+        ctx.set<Enrollment>("enrollment", {
+          ...enrollment,
+          enrolledAt: previous?.enrolledAt ?? now,
+          lastSeenAt: now,
+        });
         const record = await currentRecord(ctx);
-        if (request?.knownVersion === record.version)
-          return { version: record.version, changed: false };
-        return { version: record.version, changed: true, config: toWatcherConfig(record.config) };
+        return { cluster: ctx.key, configVersion: record.version };
       },
-    ),
 
-    captureConfig: restate.handlers.object.shared(
-      { ingressPrivate: true },
-      async (ctx: restate.ObjectSharedContext): Promise<ConfigRecord> => currentRecord(ctx),
-    ),
+      describe: restate.handlers.object.shared(async (ctx: restate.ObjectSharedContext) => {
+        const record = await currentRecord(ctx);
+        return {
+          cluster: ctx.key,
+          enrollment: (await ctx.get<Enrollment>("enrollment")) ?? null,
+          configVersion: record.version,
+        };
+      }),
 
-    setConfig: async (ctx: restate.ObjectContext, request: SetConfigRequest) => {
-      refuseOversized(request?.config);
-      const current = await currentRecord(ctx);
-      const config = parseOrRefuse(
-        remoteConfigSchema,
-        restoreRedactedSecrets(request?.config, current.config),
-        "config",
-      );
-      return storeVersion(ctx, config, request.author, request.comment ?? "");
-    },
+      getConfig: restate.handlers.object.shared(
+        // Every watcher replica polls; a finished poll is kept neither as a journal nor for its
+        // idempotency key (a day by default), so the Restate UI's invocation list shows captures,
+        // not 11,520 polls a day (test/bench/config-poll.bench.ts).
+        { journalRetention: 0, idempotencyRetention: 0 },
+        async (
+          ctx: restate.ObjectSharedContext,
+          request: GetConfigRequest,
+        ): Promise<GetConfigAnswer> => {
+          const record = await currentRecord(ctx);
+          if (request?.knownVersion === record.version)
+            return { version: record.version, changed: false };
+          return { version: record.version, changed: true, config: toWatcherConfig(record.config) };
+        },
+      ),
 
-    /** Merges a partial document into the current config (secrets kept), then validates the whole. */
-    patchConfig: async (
-      ctx: restate.ObjectContext,
-      request: { patch: unknown; author?: string; comment?: string },
-    ) => {
-      refuseOversized(request?.patch);
-      const current = await currentRecord(ctx);
-      const merged = deepMerge(current.config, request?.patch);
-      const config = parseOrRefuse(remoteConfigSchema, merged, "config");
-      return storeVersion(ctx, config, request.author, request.comment ?? "patch");
-    },
+      // The backend's own reads: each answers one caller's slice, never the whole record, since
+      // an answer is journaled by its caller and the record holds the sinks' inline secrets.
+      ingestSettings: restate.handlers.object.shared(
+        { ingressPrivate: true },
+        async (ctx: restate.ObjectSharedContext): Promise<IngestSettings> => {
+          const { config } = await currentRecord(ctx);
+          return {
+            enrolled: (await ctx.get<Enrollment>("enrollment")) !== null,
+            rateLimitWindowS: config.capture.rateLimitWindowS,
+            namespaces: config.namespaces,
+          };
+        },
+      ),
 
-    /** The config as the CLI shows it: every secret value replaced by "[redacted]". */
-    showConfig: restate.handlers.object.shared(async (ctx: restate.ObjectSharedContext) => {
-      const record = await currentRecord(ctx);
-      return { ...record, config: redactSecrets(record.config) };
-    }),
+      captureSettings: restate.handlers.object.shared(
+        { ingressPrivate: true },
+        async (ctx: restate.ObjectSharedContext): Promise<RemoteConfig["capture"]> =>
+          (await currentRecord(ctx)).config.capture,
+      ),
 
-    history: restate.handlers.object.shared(
-      async (ctx: restate.ObjectSharedContext): Promise<ConfigHistoryEntry[]> => {
+      notificationRoutes: restate.handlers.object.shared(
+        { ingressPrivate: true },
+        async (ctx: restate.ObjectSharedContext): Promise<NotificationRoute[]> =>
+          (await currentRecord(ctx)).config.notifications.sinks.map(({ name, events }) => ({
+            name,
+            events,
+          })),
+      ),
+
+      deliverySink: restate.handlers.object.shared(
+        { ingressPrivate: true },
+        async (ctx: restate.ObjectSharedContext, name: string): Promise<DeliverySettings> => {
+          const { config } = await currentRecord(ctx);
+          const sink = config.notifications.sinks.find((s) => s.name === name);
+          return {
+            sink: sink ? toDeliverySink(sink, deps.sealer) : null,
+            allowedDestinations: config.notifications.allowedDestinations,
+            forgetAfterIdleWindows: config.capture.forgetAfterIdleWindows,
+          };
+        },
+      ),
+
+      // The request may carry inline secrets in the clear (it is sealed before it is stored): no
+      // journal of it is kept once it completes.
+      setConfig: restate.handlers.object.exclusive(
+        { journalRetention: 0 },
+        async (ctx: restate.ObjectContext, request: SetConfigRequest) => {
+          refuseOversized(request?.config);
+          const current = await currentRecord(ctx);
+          const config = parseOrRefuse(
+            remoteConfigSchema,
+            restoreRedactedSecrets(request?.config, current.config),
+            "config",
+          );
+          return storeVersion(ctx, config, request.author, request.comment ?? "", deps.sealer);
+        },
+      ),
+
+      /** Merges a partial document into the current config (secrets kept), then validates the whole. */
+      patchConfig: restate.handlers.object.exclusive(
+        { journalRetention: 0 },
+        async (
+          ctx: restate.ObjectContext,
+          request: { patch: unknown; author?: string; comment?: string },
+        ) => {
+          refuseOversized(request?.patch);
+          const current = await currentRecord(ctx);
+          const merged = deepMerge(current.config, request?.patch);
+          const config = parseOrRefuse(remoteConfigSchema, merged, "config");
+          return storeVersion(ctx, config, request.author, request.comment ?? "patch", deps.sealer);
+        },
+      ),
+
+      /** The config as the CLI shows it: every secret value replaced by "[redacted]". */
+      showConfig: restate.handlers.object.shared(async (ctx: restate.ObjectSharedContext) => {
+        const record = await currentRecord(ctx);
+        return { ...record, config: redactSecrets(record.config) };
+      }),
+
+      history: restate.handlers.object.shared(
+        async (ctx: restate.ObjectSharedContext): Promise<ConfigHistoryEntry[]> => {
+          const history = (await ctx.get<ConfigRecord[]>("history")) ?? [];
+          return history.map((record) => ({ ...record, config: redactSecrets(record.config) }));
+        },
+      ),
+
+      /** Makes an earlier version current again, as a new version (history only grows). */
+      rollback: async (ctx: restate.ObjectContext, request: RollbackRequest) => {
         const history = (await ctx.get<ConfigRecord[]>("history")) ?? [];
-        return history.map((record) => ({ ...record, config: redactSecrets(record.config) }));
-      },
-    ),
-
-    /** Makes an earlier version current again, as a new version (history only grows). */
-    rollback: async (ctx: restate.ObjectContext, request: RollbackRequest) => {
-      const history = (await ctx.get<ConfigRecord[]>("history")) ?? [];
-      const target = history.find((record) => record.version === request?.version);
-      if (!target) {
-        const kept = history.map((record) => record.version).join(", ") || "none";
-        throw new restate.TerminalError(
-          `version: ${String(request?.version)} is not in the kept history (kept: ${kept})`,
-          { errorCode: 404 },
+        const target = history.find((record) => record.version === request?.version);
+        if (!target) {
+          const kept = history.map((record) => record.version).join(", ") || "none";
+          throw new restate.TerminalError(
+            `version: ${String(request?.version)} is not in the kept history (kept: ${kept})`,
+            { errorCode: 404 },
+          );
+        }
+        return storeVersion(
+          ctx,
+          target.config,
+          request.author,
+          `rollback to version ${target.version}`,
+          deps.sealer,
         );
-      }
-      return storeVersion(
-        ctx,
-        target.config,
-        request.author,
-        `rollback to version ${target.version}`,
-      );
+      },
     },
-  },
-  // The watcher polls getConfig: with lazy state it reads the current record, not the history.
-  options: { enableLazyState: true },
-});
+    // The watcher polls getConfig: with lazy state it reads the current record, not the history.
+    options: { enableLazyState: true },
+  });
+}
 
-export type ClusterObject = typeof Cluster;
+export type ClusterObject = ReturnType<typeof createClusterObject>;
+/**
+ * Names the object for typed clients (`ctx.objectClient(Cluster, key)`); services.ts serves the
+ * one built with the secrets key.
+ */
+export const Cluster: ClusterObject = createClusterObject();

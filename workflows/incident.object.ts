@@ -39,7 +39,12 @@ export type IncidentState = {
   idleCheckAtMs?: number | null;
 };
 
-export type RecordRequest = { event: PodEvent; rateLimitWindowS?: number | undefined };
+export type RecordRequest = {
+  event: PodEvent;
+  rateLimitWindowS?: number | undefined;
+  /** False when another event of the same pod in the batch may start the capture (Ingest). */
+  mayCapture?: boolean | undefined;
+};
 export type RecordAnswer = {
   counted: boolean;
   occurrences: number;
@@ -107,7 +112,9 @@ export const Incident = restate.object({
         idleCheckAtMs: state?.idleCheckAtMs ?? null,
       };
 
-      const windowOpen = next.lastCaptureAtMs === null || nowMs - next.lastCaptureAtMs >= windowMs;
+      const windowOpen =
+        request.mayCapture !== false &&
+        (next.lastCaptureAtMs === null || nowMs - next.lastCaptureAtMs >= windowMs);
       if (windowOpen) {
         const captureId = captureIdFor(event);
         ctx
@@ -120,11 +127,8 @@ export const Incident = restate.object({
       if (next.idleCheckAtMs == null) {
         // One check at a time, scheduled on the first record after the last one ran; it
         // reschedules itself while events keep coming, and clears the state once they stop.
-        const { config } = await ctx.objectClient(Cluster, event.cluster).captureConfig();
-        const idleMs = idleLimitMs(
-          config.capture.rateLimitWindowS,
-          config.capture.forgetAfterIdleWindows,
-        );
+        const capture = await ctx.objectClient(Cluster, event.cluster).captureSettings();
+        const idleMs = idleLimitMs(capture.rateLimitWindowS, capture.forgetAfterIdleWindows);
         next.idleCheckAtMs = nowMs + idleMs;
         ctx
           .objectSendClient<IncidentObject>({ name: "Incident" }, ctx.key)
@@ -178,6 +182,9 @@ export const Incident = restate.object({
       },
     ),
   },
+  // Only Ingest records (after checking the claim) and Notifications reads: from the ingress a
+  // forged record would count and capture at will.
+  options: { ingressPrivate: true },
 });
 
 export type IncidentObject = typeof Incident;

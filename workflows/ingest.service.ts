@@ -1,12 +1,39 @@
 import * as restate from "@restatedev/restate-sdk";
 
 import { podEventBatchSchema, type PodEvent } from "../src/model/pod-event.ts";
+import { computeOccurrenceId, computeSignature } from "../src/model/signature.ts";
 import { describeProblems, validate } from "../src/model/validation.ts";
-import { Cluster } from "./cluster.object.ts";
+import type { AuditLogObject } from "./audit-log.object.ts";
+import type { ClusterObject, IngestSettings } from "./cluster.object.ts";
 import { Incident, incidentKey } from "./incident.object.ts";
 import type { WorkflowMetrics } from "./metrics.ts";
 
-export type BatchAnswer = { accepted: number };
+export const REFUSAL_REASONS = [
+  "cluster not enrolled",
+  "namespace excluded",
+  "signature does not match the event",
+  "id does not match the event",
+] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+export type BatchAnswer = { accepted: number; refused: number };
+
+/** How many refused events an audit entry names; the rest are counted. */
+const REFUSED_SAMPLE = 10;
+
+/**
+ * An event is a claim, checked here before anything acts on it: its cluster enrolled, its
+ * namespace one the config watches, its signature and id those of its own fields.
+ */
+export function refusalOf(event: PodEvent, settings: IngestSettings): RefusalReason | undefined {
+  if (!settings.enrolled) return "cluster not enrolled";
+  const { mode, list, exclude } = settings.namespaces;
+  if (exclude.includes(event.namespace) || (mode === "list" && !list.includes(event.namespace)))
+    return "namespace excluded";
+  if (computeSignature(event) !== event.signature) return "signature does not match the event";
+  if (computeOccurrenceId(event) !== event.id) return "id does not match the event";
+  return undefined;
+}
 
 export function createIngestService(metrics: WorkflowMetrics) {
   return restate.service({
@@ -20,21 +47,66 @@ export function createIngestService(metrics: WorkflowMetrics) {
           });
         }
         const { events } = result.value;
-        const windows = new Map<string, number>();
+        const settings = new Map<string, IngestSettings>();
         for (const cluster of new Set(events.map((event) => event.cluster))) {
-          const record = await ctx.objectClient(Cluster, cluster).captureConfig();
-          windows.set(cluster, record.config.capture.rateLimitWindowS);
+          settings.set(
+            cluster,
+            await ctx.objectClient<ClusterObject>({ name: "Cluster" }, cluster).ingestSettings(),
+          );
         }
+        const accepted: PodEvent[] = [];
+        const refused = new Map<string, Array<{ event: PodEvent; reason: RefusalReason }>>();
         for (const event of events) {
-          ctx
-            .objectSendClient(Incident, incidentKey(event))
-            .record(
-              { event, rateLimitWindowS: windows.get(event.cluster) },
-              restate.rpc.sendOpts({ idempotencyKey: event.id }),
-            );
+          const reason = refusalOf(event, settings.get(event.cluster)!);
+          if (reason === undefined) accepted.push(event);
+          else
+            refused.set(event.cluster, [...(refused.get(event.cluster) ?? []), { event, reason }]);
         }
-        await ctx.run("count crashes", () => countCrashes(metrics, events));
-        return { accepted: events.length };
+        // Every event counts, but one capture per pod per batch: a batch naming one pod a
+        // thousand times starts one capture (CaptureSlot holds it for the window after that).
+        const capturing = new Set<string>();
+        for (const event of accepted) {
+          const pod = `${event.cluster}:${event.podUID}`;
+          const mayCapture = !capturing.has(pod);
+          capturing.add(pod);
+          ctx.objectSendClient(Incident, incidentKey(event)).record(
+            {
+              event,
+              rateLimitWindowS: settings.get(event.cluster)!.rateLimitWindowS,
+              mayCapture,
+            },
+            restate.rpc.sendOpts({ idempotencyKey: event.id }),
+          );
+        }
+        // One audit entry per cluster and batch, not one per event: refusals cannot flood it.
+        for (const [cluster, items] of refused) {
+          const byReason: Record<string, number> = {};
+          for (const { reason } of items) byReason[reason] = (byReason[reason] ?? 0) + 1;
+          ctx.objectSendClient<AuditLogObject>({ name: "AuditLog" }, cluster).append({
+            kind: "events.refused",
+            cluster,
+            namespace: null,
+            pod: null,
+            signature: null,
+            captureId: null,
+            detail: {
+              refused: items.length,
+              byReason,
+              sample: items.slice(0, REFUSED_SAMPLE).map(({ event, reason }) => ({
+                reason,
+                id: event.id,
+                namespace: event.namespace,
+                pod: event.pod,
+              })),
+            },
+          });
+        }
+        await ctx.run("count crashes", () => {
+          countCrashes(metrics, accepted);
+          for (const items of refused.values())
+            for (const { reason } of items) metrics.eventsRefused.inc({ reason });
+        });
+        return { accepted: accepted.length, refused: events.length - accepted.length };
       },
     },
   });

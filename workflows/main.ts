@@ -26,6 +26,7 @@ export async function runWorkflows(
     evidencePrefix: config.evidence.prefix,
     identity: config.identity,
     version: PODMORTEM_VERSION,
+    secretsKey: config.secretsKey,
     settings: {
       retriever: config.retriever,
       evidence: config.evidence,

@@ -10,6 +10,12 @@ export function createWorkflowMetrics(registry = new Registry()) {
       labelNames: ["namespace", "reason"] as const,
       registers: [registry],
     }),
+    eventsRefused: new Counter({
+      name: "forensics_events_refused_total",
+      help: "Events Ingest refused (cluster not enrolled, namespace excluded, signature or id forged)",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
     podsCreated: new Counter({
       name: "forensics_pods_created_total",
       help: "Forensic pods created",

@@ -15,7 +15,7 @@ export type Milestone =
       kind: "capture.finished";
       captureId: string;
       event: PodEvent;
-      outcome: "succeeded" | "partial" | "failed";
+      outcome: "succeeded" | "partial" | "failed" | "unconfirmed" | "refused";
       summary: unknown;
     }
   | {
@@ -68,6 +68,8 @@ export function toAuditRecord(milestone: Milestone): AuditRecord {
       const summary = milestone.summary as {
         evidence?: { custodyUri: string; custodySha256: string; artifacts: ArtifactLike[] } | null;
         steps?: Array<{ name: string; outcome: string; detail?: string }>;
+        claim?: { kind: string; detail: string } | null;
+        limited?: string | null;
       };
       const restart = summary.steps?.find((step) => step.name === "restart pod");
       return {
@@ -89,6 +91,8 @@ export function toAuditRecord(milestone: Milestone): AuditRecord {
             .map((step) => step.name),
           // A restart withheld for want of sealed evidence is a decision a reviewer must see.
           ...(restart ? { restart: { outcome: restart.outcome, detail: restart.detail } } : {}),
+          claim: summary.claim ?? null,
+          limited: summary.limited ?? null,
         },
       };
     }
@@ -145,6 +149,9 @@ function toNotification(milestone: Milestone): NotificationPayload | undefined {
         forensicPod?: { namespace: string; name: string } | null;
         finishedAt?: string | null;
       };
+      // A refused or unconfirmed claim with nothing salvaged is the audit log's, not the team's.
+      const quiet = milestone.outcome === "refused" || milestone.outcome === "unconfirmed";
+      if (quiet && !summary.evidence) return undefined;
       return buildPayload(
         milestone.outcome === "failed" ? "failed" : "captured",
         milestone.event,

@@ -1,7 +1,7 @@
 import * as restate from "@restatedev/restate-sdk";
 
 import type { NotificationPayload } from "../src/notifications/payload.ts";
-import { Cluster } from "./cluster.object.ts";
+import type { ClusterObject } from "./cluster.object.ts";
 import { Incident, incidentKey } from "./incident.object.ts";
 import { notifierKey, type NotifierObject } from "./notifier.object.ts";
 
@@ -13,10 +13,10 @@ export const Notifications = restate.service({
       ctx: restate.Context,
       payload: NotificationPayload,
     ): Promise<{ sinks: string[] }> => {
-      const { config } = await ctx.objectClient(Cluster, payload.cluster).captureConfig();
-      const sinks = config.notifications.sinks.filter((sink) =>
-        sink.events.includes(payload.event),
-      );
+      const routes = await ctx
+        .objectClient<ClusterObject>({ name: "Cluster" }, payload.cluster)
+        .notificationRoutes();
+      const sinks = routes.filter((sink) => sink.events.includes(payload.event));
       if (sinks.length === 0) return { sinks: [] };
       // A capture's outcome does not know how often the failure happened: the Incident does.
       const occurrences =

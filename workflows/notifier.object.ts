@@ -3,14 +3,16 @@ import * as restate from "@restatedev/restate-sdk";
 
 import type { KubeAccess } from "../src/k8s/kube-access.ts";
 import { classifyKubeError, describeKubeError, kubeStatusOf } from "../src/k8s/kube-errors.ts";
-import type { NotificationSink, SecretRef } from "../src/model/remote-config.ts";
+import type { SecretRef } from "../src/model/remote-config.ts";
+import type { SecretSource } from "../src/notifications/delivery-sink.ts";
 import type { NotificationPayload } from "../src/notifications/payload.ts";
 import { toSlackMessage } from "../src/notifications/slack.ts";
 import { postToSink, SinkError } from "../src/notifications/webhook.ts";
 import type { AuditLogObject } from "./audit-log.object.ts";
 import type { WorkflowMetrics } from "./metrics.ts";
-import { Cluster } from "./cluster.object.ts";
+import type { ClusterObject } from "./cluster.object.ts";
 import { idleLimitMs } from "./idle-state.ts";
+import type { Sealer } from "../src/notifications/sealed-secret.ts";
 
 export type DeliverRequest = { sink: string; payload: NotificationPayload };
 export type DeliverAnswer = {
@@ -53,14 +55,30 @@ async function readSecretValue(
 
 /**
  * One sink, one signature: the per-signature rate limit lives in this object's state, and each
- * delivery is a durable step retried with backoff for a bounded time. Secret references are
- * resolved inside the step, so no secret value is written to the journal.
+ * delivery is a durable step retried with backoff for a bounded time. Every secret (a sealed
+ * inline value or a Secret reference) is opened inside the step, which returns only the HTTP
+ * status: no secret value is written to a journal.
  */
 export function createNotifierObject(deps: {
   kube: KubeAccess;
   secretsNamespace: string;
   metrics: WorkflowMetrics;
+  sealer?: Sealer | undefined;
 }) {
+  const openSecret = async (source: SecretSource): Promise<string> => {
+    if ("ref" in source) return readSecretValue(deps.kube, source.ref, deps.secretsNamespace);
+    if (!deps.sealer)
+      throw new restate.TerminalError(
+        "an inline sink secret needs PODMORTEM_SECRETS_KEY on the workflows",
+        { errorCode: 500 },
+      );
+    try {
+      return deps.sealer.open(source.sealed);
+    } catch (error) {
+      throw new restate.TerminalError((error as Error).message, { errorCode: 500 });
+    }
+  };
+
   return restate.object({
     name: "Notifier",
     handlers: {
@@ -70,13 +88,12 @@ export function createNotifierObject(deps: {
       ): Promise<DeliverAnswer> => {
         const { payload } = request;
         const nowMs = await ctx.date.now();
-        const { config } = await ctx.objectClient(Cluster, payload.cluster).captureConfig();
-        const sink: NotificationSink | undefined = config.notifications.sinks.find(
-          (s) => s.name === request.sink,
-        );
+        const { sink, allowedDestinations, forgetAfterIdleWindows } = await ctx
+          .objectClient<ClusterObject>({ name: "Cluster" }, payload.cluster)
+          .deliverySink(request.sink);
         ctx.set(ACTIVE_AT_KEY, nowMs);
         if ((await ctx.get<number>(IDLE_CHECK_KEY)) === null) {
-          const idleMs = idleLimitMs(sink?.rateLimitS ?? 0, config.capture.forgetAfterIdleWindows);
+          const idleMs = idleLimitMs(sink?.rateLimitS ?? 0, forgetAfterIdleWindows);
           ctx.set(IDLE_CHECK_KEY, nowMs + idleMs);
           ctx
             .objectSendClient<NotifierObject>({ name: "Notifier" }, ctx.key)
@@ -101,14 +118,8 @@ export function createNotifierObject(deps: {
           const status = await ctx.run(
             `post to ${sink.name}`,
             async () => {
-              const url =
-                sink.url ??
-                (await readSecretValue(deps.kube, sink.urlSecretRef!, deps.secretsNamespace));
-              const hmacSecret =
-                sink.hmacSecret ??
-                (sink.hmacSecretRef
-                  ? await readSecretValue(deps.kube, sink.hmacSecretRef, deps.secretsNamespace)
-                  : undefined);
+              const url = await openSecret(sink.url);
+              const hmacSecret = sink.hmacSecret ? await openSecret(sink.hmacSecret) : undefined;
               const body = JSON.stringify(
                 sink.type === "slack" ? toSlackMessage(payload) : payload,
               );
@@ -118,7 +129,7 @@ export function createNotifierObject(deps: {
                   url,
                   body,
                   hmacSecret,
-                  allowedDestinations: config.notifications.allowedDestinations,
+                  allowedDestinations,
                   nowS: Date.now() / 1000,
                   headers: {
                     "x-podmortem-delivery": deliveryId,

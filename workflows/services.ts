@@ -1,26 +1,36 @@
+import { createSealer } from "../src/notifications/sealed-secret.ts";
 import { createCaptureWorkflow, type CaptureDeps } from "./capture.workflow.ts";
 import { AuditLog } from "./audit-log.object.ts";
-import { Cluster } from "./cluster.object.ts";
+import { CaptureLimits } from "./capture-limits.object.ts";
+import { CaptureSlot } from "./capture-slot.object.ts";
+import { createClusterObject } from "./cluster.object.ts";
 import { Incident } from "./incident.object.ts";
 import { createIngestService } from "./ingest.service.ts";
 import { Notifications } from "./notifications.service.ts";
 import { createNotifierObject } from "./notifier.object.ts";
 
-export type ServiceDeps = CaptureDeps;
+export type ServiceDeps = CaptureDeps & {
+  /** PODMORTEM_SECRETS_KEY: seals inline sink secrets; without it they are refused. */
+  secretsKey?: Buffer | undefined;
+};
 
 /** Every Restate service podmortem serves, wired to its dependencies. */
 export function createServices(deps: ServiceDeps) {
+  const sealer = deps.secretsKey ? createSealer(deps.secretsKey) : undefined;
   return [
-    Cluster,
+    createClusterObject({ sealer }),
     createIngestService(deps.metrics),
     Incident,
     createCaptureWorkflow(deps),
+    CaptureSlot,
+    CaptureLimits,
     AuditLog,
     Notifications,
     createNotifierObject({
       kube: deps.kube,
       secretsNamespace: deps.settings?.retriever.namespace ?? "podmortem",
       metrics: deps.metrics,
+      sealer,
     }),
   ];
 }

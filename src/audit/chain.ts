@@ -9,6 +9,7 @@ export const AUDIT_KINDS = [
   "config.changed",
   "notification.delivered",
   "notification.failed",
+  "events.refused",
 ] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 

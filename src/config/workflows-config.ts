@@ -1,5 +1,6 @@
 import { z } from "zod";
 
+import { parseSecretsKey } from "../notifications/sealed-secret.ts";
 import { envBoolean, envList, envPort, LOG_LEVELS, parseEnv, type Env } from "./env.ts";
 
 const schema = z.looseObject({
@@ -21,6 +22,17 @@ const schema = z.looseObject({
   PODMORTEM_RETRIEVER_NAMESPACE: z.string().optional(),
   PODMORTEM_RETRIEVER_S3_SECRET: z.string().optional(),
   PODMORTEM_KUBELET_INSECURE_TLS: envBoolean.default(false),
+  PODMORTEM_SECRETS_KEY: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return parseSecretsKey(text);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: (error as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
 });
 
 export type WorkflowsConfig = {
@@ -37,6 +49,8 @@ export type WorkflowsConfig = {
     s3Secret: string | undefined;
   };
   kubeletInsecureTls: boolean;
+  /** Seals inline sink secrets before Restate stores them (docs/security.md). */
+  secretsKey: Buffer | undefined;
   evidence:
     | {
         kind: "s3";
@@ -65,6 +79,7 @@ export function loadWorkflowsConfig(env: Env): Readonly<WorkflowsConfig> {
       s3Secret: raw.PODMORTEM_RETRIEVER_S3_SECRET,
     },
     kubeletInsecureTls: raw.PODMORTEM_KUBELET_INSECURE_TLS,
+    secretsKey: raw.PODMORTEM_SECRETS_KEY,
     evidence: raw.PODMORTEM_S3_BUCKET
       ? {
           kind: "s3",

@@ -2,6 +2,8 @@ import { z } from "zod";
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const MAX_MESSAGE_CHARS = 4096;
+/** More than a cooldown of folded repeats could hold (1,000 replicas crashing every 10 s for a day). */
+export const MAX_SUPPRESSED = 10_000_000;
 const DNS_LABELISH = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 export const CONTAINER_TYPES = ["init", "regular", "ephemeral"] as const;
@@ -53,8 +55,9 @@ export const podEventSchema = z.strictObject({
   workloadId: z.string().max(253).nullable(),
   signature: z.string().regex(HEX64, "must be a 64-character lowercase hex SHA-256"),
   // Earlier terminations of this container the event stands for (folded repeats, or instances
-  // no watcher saw): a claim, which Incident bounds by restartCount and its high-water mark.
-  suppressed: z.int().min(0),
+  // no watcher saw): a claim, which Incident bounds by restartCount and its high-water mark, and
+  // this schema bounds outright, so a forged count is refused at the boundary.
+  suppressed: z.int().min(0).max(MAX_SUPPRESSED),
 });
 export type PodEvent = z.infer<typeof podEventSchema>;
 

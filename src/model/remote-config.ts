@@ -193,6 +193,13 @@ export const remoteConfigSchema = z.strictObject({
             .default(86_400),
         })
         .prefault({}),
+      // Safety valve: past either cap a capture still salvages evidence but creates nothing.
+      limits: z
+        .strictObject({
+          forensicCopiesPerNamespace: z.int().min(0).max(1000).default(3),
+          capturesPerMinute: z.int().min(1).max(10_000).default(30),
+        })
+        .prefault({}),
     })
     .prefault({}),
   notifications: z

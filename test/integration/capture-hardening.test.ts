@@ -10,7 +10,6 @@ import {
   type KubeConfig,
   type V1PolicyRule,
 } from "@kubernetes/client-node";
-import * as clients from "@restatedev/restate-sdk-clients";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,10 +18,11 @@ import { custodySchema } from "../../src/evidence/custody.ts";
 import { createS3Client, createS3Store } from "../../src/evidence/s3-store.ts";
 import { createKubeAccess } from "../../src/k8s/kube-access.ts";
 import type { RemoteConfigInput } from "../../src/model/remote-config.ts";
-import type { CaptureStatus, CaptureWorkflow } from "../../workflows/capture.workflow.ts";
+import type { CaptureStatus } from "../../workflows/capture.workflow.ts";
 import { createWorkflowMetrics, type WorkflowMetrics } from "../../workflows/metrics.ts";
 import { createServices } from "../../workflows/services.ts";
-import { makePodEvent } from "../fixtures/pod-events.ts";
+import { lastTerminationOf, makePodEvent } from "../fixtures/pod-events.ts";
+import { CaptureDriver, captureWorkflowOf } from "../harness/capture-driver.ts";
 import { eventually } from "../harness/eventually.ts";
 import { startFakeKubelet, type FakeKubelet } from "../harness/fake-kubelet.ts";
 import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
@@ -68,7 +68,7 @@ function servicesFor(kubeConfig: KubeConfig, metrics: WorkflowMetrics) {
     forcePathStyle: true,
     credentials: s3.credentials,
   });
-  return createServices({
+  const services = createServices({
     kube: createKubeAccess(kubeConfig),
     store: createS3Store({ client, bucket: s3.bucket }),
     metrics,
@@ -89,6 +89,7 @@ function servicesFor(kubeConfig: KubeConfig, metrics: WorkflowMetrics) {
       kubeletInsecureTls: false,
     },
   });
+  return [...services, CaptureDriver];
 }
 
 async function installSnapshotCrd() {
@@ -160,9 +161,7 @@ function snapshotController(): () => void {
 }
 
 function workflowOf(harness: RestateHarness, id: string) {
-  return clients
-    .connect({ url: harness.ingressUrl })
-    .workflowClient<CaptureWorkflow>({ name: "Capture" }, id);
+  return captureWorkflowOf(harness.ingressUrl, id);
 }
 
 async function capture(
@@ -235,14 +234,18 @@ async function crashedPod(name: string, options: { volume?: boolean; owned?: boo
     podUID: pod.metadata!.uid!,
     node: pod.spec!.nodeName!,
     container: "app",
-    restartCount: 0,
+    ...lastTerminationOf(pod, "app"),
     workload: { kind: "Pod", name },
   });
 }
 
+/** Many captures in one namespace here: capture.limits (tested in attack.test.ts) stay out of the way. */
+const NO_LIMITS = { forensicCopiesPerNamespace: 1000, capturesPerMinute: 10_000 };
+
 async function setCaptureConfig(config: RemoteConfigInput["capture"]) {
-  await setConfig(admin, CLUSTER, { capture: config });
-  await setConfig(restricted, CLUSTER, { capture: config });
+  const capture = { limits: NO_LIMITS, ...config };
+  await setConfig(admin, CLUSTER, { capture });
+  await setConfig(restricted, CLUSTER, { capture });
 }
 
 type Readable = {
@@ -467,7 +470,7 @@ describe("a capture under stress", () => {
     expect(Math.abs(Date.parse(scheduled[0]!.scheduled_start_at!) - expiresAt)).toBeLessThan(5000);
 
     // What the scheduled call does when its time comes, run now.
-    await workflowOf(admin, "pm-ttl").expire({ namespace: NS, name: "forensic-pm-ttl" });
+    await workflowOf(admin, "pm-ttl").expire();
     await expect(
       core.readNamespacedPod({ name: "forensic-pm-ttl", namespace: NS }),
     ).rejects.toMatchObject({ code: 404 });

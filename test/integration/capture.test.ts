@@ -7,7 +7,6 @@ import {
   setHeaderOptions,
   type KubeConfig,
 } from "@kubernetes/client-node";
-import * as clients from "@restatedev/restate-sdk-clients";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,10 +15,11 @@ import { custodySchema } from "../../src/evidence/custody.ts";
 import { createS3Client, createS3Store } from "../../src/evidence/s3-store.ts";
 import { createKubeAccess } from "../../src/k8s/kube-access.ts";
 import type { RemoteConfigInput } from "../../src/model/remote-config.ts";
-import type { CaptureStatus, CaptureWorkflow } from "../../workflows/capture.workflow.ts";
+import type { CaptureStatus } from "../../workflows/capture.workflow.ts";
 import { createWorkflowMetrics } from "../../workflows/metrics.ts";
 import { createServices } from "../../workflows/services.ts";
-import { makePodEvent } from "../fixtures/pod-events.ts";
+import { lastTerminationOf, makePodEvent } from "../fixtures/pod-events.ts";
+import { CaptureDriver, captureWorkflowOf } from "../harness/capture-driver.ts";
 import { eventually } from "../harness/eventually.ts";
 import { startFakeKubelet, type FakeKubelet } from "../harness/fake-kubelet.ts";
 import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
@@ -45,7 +45,7 @@ function servicesFor(kubeConfig: KubeConfig) {
     forcePathStyle: true,
     credentials: s3.credentials,
   });
-  return createServices({
+  const services = createServices({
     kube: createKubeAccess(kubeConfig),
     store: createS3Store({ client, bucket: s3.bucket }),
     metrics: createWorkflowMetrics(),
@@ -66,6 +66,7 @@ function servicesFor(kubeConfig: KubeConfig) {
       kubeletInsecureTls: false,
     },
   });
+  return [...services, CaptureDriver];
 }
 
 async function installSnapshotCrd() {
@@ -150,8 +151,7 @@ async function capture(
   event: ReturnType<typeof makePodEvent>,
   id: string,
 ): Promise<CaptureStatus> {
-  const ingress = clients.connect({ url: harness.ingressUrl });
-  const workflow = ingress.workflowClient<CaptureWorkflow>({ name: "Capture" }, id);
+  const workflow = captureWorkflowOf(harness.ingressUrl, id);
   await workflow.workflowSubmit({ event, incidentKey: `${event.cluster}:${event.signature}` });
   return workflow.workflowAttach();
 }
@@ -215,14 +215,18 @@ async function crashingPod(name: string, extra: { volumes?: boolean; owned?: boo
     podUID: pod.metadata!.uid!,
     node: pod.spec!.nodeName!,
     container: "app",
-    restartCount: 0,
+    ...lastTerminationOf(pod, "app"),
     workload: { kind: "Pod", name },
   });
 }
 
+/** Many captures in one namespace here: capture.limits (tested in attack.test.ts) stay out of the way. */
+const NO_LIMITS = { forensicCopiesPerNamespace: 1000, capturesPerMinute: 10_000 };
+
 async function setCaptureConfig(config: RemoteConfigInput["capture"]) {
-  await setConfig(restate, CLUSTER, { capture: config });
-  await setConfig(restricted, CLUSTER, { capture: config });
+  const capture = { limits: NO_LIMITS, ...config };
+  await setConfig(restate, CLUSTER, { capture });
+  await setConfig(restricted, CLUSTER, { capture });
 }
 
 beforeAll(async () => {
@@ -374,8 +378,7 @@ describe("the Capture workflow", () => {
     });
     const event = await crashingPod("checkout-2");
     await kubelet.runNow(NS, "checkout-2", "app");
-    const ingress = clients.connect({ url: restate.ingressUrl });
-    const workflow = ingress.workflowClient<CaptureWorkflow>({ name: "Capture" }, "pm-replay");
+    const workflow = captureWorkflowOf(restate.ingressUrl, "pm-replay");
     await workflow.workflowSubmit({ event, incidentKey: "x" });
     // While it waits for the retriever, the workflows process goes away and comes back.
     await eventually(
@@ -411,8 +414,7 @@ describe("the Capture workflow", () => {
     const event = await crashingPod("checkout-3");
     const throttledBefore = s3.throttledCount();
     s3.failNext(4);
-    const ingress = clients.connect({ url: restate.ingressUrl });
-    const workflow = ingress.workflowClient<CaptureWorkflow>({ name: "Capture" }, "pm-restart");
+    const workflow = captureWorkflowOf(restate.ingressUrl, "pm-restart");
     await workflow.workflowSubmit({ event, incidentKey: "x" });
     await restate.restartServer();
     const status = await eventually(async () => {
@@ -428,7 +430,7 @@ describe("the Capture workflow", () => {
     );
   });
 
-  it("records a vanished pod as terminal failures of the steps that need it", async () => {
+  it("salvages what it can of a vanished pod, creates nothing and calls it unconfirmed", async () => {
     const event = makePodEvent({
       cluster: CLUSTER,
       namespace: NS,
@@ -438,11 +440,15 @@ describe("the Capture workflow", () => {
     const status = await capture(restate, event, "pm-gone");
     const failed = status.steps.filter((s) => s.outcome === "failed").map((s) => s.name);
     expect(failed).toEqual(
-      expect.arrayContaining(["read pod", "capture pod manifest", "create forensic pod"]),
+      expect.arrayContaining(["read pod", "confirm claim", "capture pod manifest"]),
     );
     expect(status.steps.find((s) => s.name === "read pod")?.detail).toContain("no longer exists");
     expect(status.steps.find((s) => s.name === "seal custody")?.outcome).toBe("ok");
-    expect(status.phase).toBe("partial");
+    expect(status.steps.find((s) => s.name === "create forensic pod")).toMatchObject({
+      outcome: "skipped",
+      detail: expect.stringContaining("unconfirmed"),
+    });
+    expect(status.phase).toBe("unconfirmed");
   });
 
   it("stops at a 403 from RBAC at once and says why", async () => {

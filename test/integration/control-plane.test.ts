@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -14,6 +15,7 @@ import { makePodEvent } from "../fixtures/pod-events.ts";
 import { eventually } from "../harness/eventually.ts";
 import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
 import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
+import { enroll } from "./watcher-helpers.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..", "..");
 const CLUSTER = "ctl";
@@ -64,8 +66,10 @@ beforeAll(async () => {
       evidencePrefix: undefined,
       identity: "test",
       version: "test",
+      secretsKey: randomBytes(32),
     }),
   });
+  await enroll(restate, CLUSTER);
 }, 120_000);
 
 afterAll(async () => {

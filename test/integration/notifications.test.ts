@@ -1,4 +1,5 @@
 import { CoreV1Api } from "@kubernetes/client-node";
+import { randomBytes } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -17,7 +18,7 @@ import { makePodEvent } from "../fixtures/pod-events.ts";
 import { eventually } from "../harness/eventually.ts";
 import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
 import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
-import { setConfig } from "./watcher-helpers.ts";
+import { enroll, setConfig } from "./watcher-helpers.ts";
 
 const CLUSTER = "notify";
 const HMAC = "a-long-shared-hmac-secret";
@@ -94,8 +95,10 @@ beforeAll(async () => {
       evidencePrefix: undefined,
       identity: "test",
       version: "test",
+      secretsKey: randomBytes(32),
     }),
   });
+  await enroll(restate, CLUSTER);
   await setConfig(restate, CLUSTER, {
     capture: { steps: { snapshots: false, forensicPod: false } },
     notifications: {

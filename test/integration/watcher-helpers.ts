@@ -101,3 +101,11 @@ export function throughRelay(base: KubeConfig, port: number): KubeConfig {
   });
   return kc;
 }
+
+/** What a watcher does on start: Ingest accepts events only for enrolled clusters. */
+export async function enroll(restate: RestateHarness, cluster: string): Promise<void> {
+  const ingress = clients.connect({ url: restate.ingressUrl });
+  await ingress
+    .objectClient<ClusterObject>({ name: "Cluster" }, cluster)
+    .enroll({ clusterUID: `${cluster}-uid` });
+}

@@ -28,7 +28,18 @@ export type CaptureDeps = {
   settings?: CaptureSettings;
 };
 
-export const CAPTURE_PHASES = ["running", "succeeded", "partial", "failed"] as const;
+/**
+ * `unconfirmed`: the API server did not confirm the event's claim, so nothing was created;
+ * `refused`: podmortem's own pod, or a pod already captured within the window.
+ */
+export const CAPTURE_PHASES = [
+  "running",
+  "succeeded",
+  "partial",
+  "failed",
+  "unconfirmed",
+  "refused",
+] as const;
 export type CapturePhase = (typeof CAPTURE_PHASES)[number];
 
 export type CaptureEvidence = {
@@ -72,6 +83,10 @@ export type CaptureStatus = {
   headline?: string;
   /** The code of the report's top finding, `unknown` when no rule named a cause. */
   topFinding?: string;
+  /** What the API server said about the event's claim (steps/confirm-claim.ts). */
+  claim?: { kind: string; detail: string } | null;
+  /** Why a cap of capture.limits kept this capture from creating objects, when one did. */
+  limited?: string | null;
 };
 
 export const STATUS_KEY = "status";

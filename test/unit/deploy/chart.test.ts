@@ -130,6 +130,7 @@ describe("the chart's settings match the processes' config one to one", () => {
       identityKeys: ["publickeyv1_abc", "publickeyv1_def"],
     },
     watcher: { identity: "watcher-a" },
+    workflows: { secretsKey: { existingSecret: "podmortem-secrets-key" } },
     s3: {
       bucket: "forensics",
       prefix: "prod/",

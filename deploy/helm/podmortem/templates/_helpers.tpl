@@ -170,6 +170,13 @@ spec:
           valueFrom:
             fieldRef:
               fieldPath: metadata.namespace
+        {{- with .Values.workflows.secretsKey.existingSecret }}
+        - name: PODMORTEM_SECRETS_KEY
+          valueFrom:
+            secretKeyRef:
+              name: {{ . }}
+              key: {{ $.Values.workflows.secretsKey.key }}
+        {{- end }}
         {{- with .Values.workflows.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
