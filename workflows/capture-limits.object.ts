@@ -4,6 +4,8 @@ import type { RemoteConfig } from "../src/model/remote-config.ts";
 
 export type AdmitRequest = {
   captureId: string;
+  /** The source pod: one forensic copy of it alive at a time. */
+  podUID: string;
   /** Where the forensic copy would go; null when the config makes none. */
   copyNamespace: string | null;
   copyTtlS: number;
@@ -13,7 +15,7 @@ export type AdmitRequest = {
 export type Admission = { invasive: boolean; copy: boolean; detail: string | null };
 
 type Recent = { captureId: string; atMs: number };
-type Copy = { captureId: string; untilMs: number };
+type Copy = { captureId: string; podUID?: string; untilMs: number };
 
 const MINUTE_MS = 60_000;
 
@@ -46,6 +48,15 @@ export const CaptureLimits = restate.object({
       const alive = ((await ctx.get<Copy[]>(key)) ?? []).filter(
         (c) => c.untilMs > nowMs && c.captureId !== request.captureId,
       );
+      const sameSource = alive.find((c) => c.podUID === request.podUID);
+      if (sameSource) {
+        ctx.set(key, alive);
+        return {
+          invasive: true,
+          copy: false,
+          detail: `a forensic copy of this pod is alive (${sameSource.captureId}): one per pod`,
+        };
+      }
       if (alive.length >= forensicCopiesPerNamespace) {
         ctx.set(key, alive);
         return {
@@ -56,7 +67,11 @@ export const CaptureLimits = restate.object({
       }
       ctx.set(key, [
         ...alive,
-        { captureId: request.captureId, untilMs: nowMs + request.copyTtlS * 1000 },
+        {
+          captureId: request.captureId,
+          podUID: request.podUID,
+          untilMs: nowMs + request.copyTtlS * 1000,
+        },
       ]);
       return { invasive: true, copy: true, detail: null };
     },

@@ -5,13 +5,15 @@ export type SlotAnswer = { granted: true } | { granted: false; heldBy: string; g
 
 type Slot = { captureId: string; grantedAtMs: number };
 
-export function captureSlotKey(cluster: string, podUID: string): string {
-  return `${cluster}:${podUID}`;
+export function captureSlotKey(cluster: string, podUID: string, container: string): string {
+  return `${cluster}:${podUID}:${container}`;
 }
 
 /**
- * One capture per pod per window, whatever a batch says: the first capture of a pod UID holds
- * the slot until the window ends (a delayed release clears it, so state does not outlive it).
+ * One capture per pod container per window, whatever a batch says: the first capture of a
+ * container of a pod UID holds the slot until the window ends (a delayed release clears it, so
+ * state does not outlive it). Two containers of one pod failing are two captures (each its own
+ * crash.log); the forensic copy stays one per pod (CaptureLimits).
  */
 export const CaptureSlot = restate.object({
   name: "CaptureSlot",

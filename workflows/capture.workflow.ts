@@ -160,13 +160,13 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
             return finish();
           }
           const slot = await ctx
-            .objectClient(CaptureSlot, captureSlotKey(event.cluster, event.podUID))
+            .objectClient(CaptureSlot, captureSlotKey(event.cluster, event.podUID, event.container))
             .claim({ captureId: run.captureId, windowS: capture.rateLimitWindowS });
           if (!slot.granted) {
             run.record({
               name: "claim capture slot",
               outcome: "failed",
-              detail: `pod ${event.namespace}/${event.pod} was captured by ${slot.heldBy} at ${slot.grantedAt}: one capture per pod per window`,
+              detail: `container ${event.container} of pod ${event.namespace}/${event.pod} was captured by ${slot.heldBy} at ${slot.grantedAt}: one capture per pod container per window`,
             });
             status.phase = "refused";
             return finish();
@@ -188,6 +188,7 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
           if (confirmed && wantsObjects) {
             admission = await ctx.objectClient(CaptureLimits, event.cluster).admit({
               captureId: run.captureId,
+              podUID: event.podUID,
               copyNamespace: capture.steps.forensicPod ? forensicNamespace : null,
               copyTtlS: capture.forensicPod.ttlS,
               limits: capture.limits,

@@ -62,11 +62,11 @@ export function createIngestService(metrics: WorkflowMetrics) {
           else
             refused.set(event.cluster, [...(refused.get(event.cluster) ?? []), { event, reason }]);
         }
-        // Every event counts, but one capture per pod per batch: a batch naming one pod a
-        // thousand times starts one capture (CaptureSlot holds it for the window after that).
+        // Every event counts, but one capture per pod container per batch: a batch naming one
+        // pod a thousand times starts one capture (CaptureSlot holds the window after that).
         const capturing = new Set<string>();
         for (const event of accepted) {
-          const pod = `${event.cluster}:${event.podUID}`;
+          const pod = `${event.cluster}:${event.podUID}:${event.container}`;
           const mayCapture = !capturing.has(pod);
           capturing.add(pod);
           ctx.objectSendClient(Incident, incidentKey(event)).record(

@@ -5,14 +5,14 @@ import {
   setHeaderOptions,
   type KubeConfig,
 } from "@kubernetes/client-node";
-import * as clients from "@restatedev/restate-sdk-clients";
 
 import { createS3Client, createS3Store } from "../../src/evidence/s3-store.ts";
 import { createKubeAccess } from "../../src/k8s/kube-access.ts";
 import type { PodEvent } from "../../src/model/pod-event.ts";
-import type { CaptureStatus, CaptureWorkflow } from "../../workflows/capture.workflow.ts";
+import type { CaptureStatus } from "../../workflows/capture.workflow.ts";
 import { createWorkflowMetrics, type WorkflowMetrics } from "../../workflows/metrics.ts";
 import { createServices } from "../../workflows/services.ts";
+import { CaptureDriver, captureWorkflowOf } from "./capture-driver.ts";
 import { eventually } from "./eventually.ts";
 import type { S3Harness } from "./s3-server.ts";
 
@@ -38,7 +38,7 @@ export function captureServices(
     forcePathStyle: true,
     credentials: s3.credentials,
   });
-  return createServices({
+  const services = createServices({
     kube: createKubeAccess(kubeConfig),
     store: createS3Store({ client, bucket }),
     metrics: options.metrics ?? createWorkflowMetrics(),
@@ -59,6 +59,7 @@ export function captureServices(
       kubeletInsecureTls: false,
     },
   });
+  return [...services, CaptureDriver];
 }
 
 /** The external-snapshotter's CRD (schema-less, as the tests only need its objects stored). */
@@ -115,10 +116,9 @@ export async function patchSnapshotStatus(
     );
 }
 
+/** Capture.run and expire are private: tests drive them through CaptureDriver, as Incident would. */
 export function captureClient(ingressUrl: string, captureId: string) {
-  return clients
-    .connect({ url: ingressUrl })
-    .workflowClient<CaptureWorkflow>({ name: "Capture" }, captureId);
+  return captureWorkflowOf(ingressUrl, captureId);
 }
 
 /** Submits a capture of the event and waits for its result. */

@@ -192,6 +192,8 @@ beforeAll(async () => {
           limits: { forensicCopiesPerNamespace: 10 },
         },
         notifications: {
+          // The receiver is on loopback: only an allow-list entry lets podmortem call it.
+          allowedDestinations: [new URL(receiverUrl).host],
           sinks: [
             {
               name: "inline",

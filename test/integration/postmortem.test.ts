@@ -6,7 +6,6 @@ import {
   type V1OwnerReference,
   type V1PodTemplateSpec,
 } from "@kubernetes/client-node";
-import * as clients from "@restatedev/restate-sdk-clients";
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -15,10 +14,11 @@ import { createS3Client, createS3Store } from "../../src/evidence/s3-store.ts";
 import { createKubeAccess } from "../../src/k8s/kube-access.ts";
 import { reportSchema, type Report } from "../../src/report/report-schema.ts";
 import type { PodEvent } from "../../src/model/pod-event.ts";
-import type { CaptureStatus, CaptureWorkflow } from "../../workflows/capture.workflow.ts";
+import type { CaptureStatus } from "../../workflows/capture.workflow.ts";
 import { createWorkflowMetrics } from "../../workflows/metrics.ts";
 import { createServices } from "../../workflows/services.ts";
 import { makePodEvent } from "../fixtures/pod-events.ts";
+import { CaptureDriver, captureWorkflowOf } from "../harness/capture-driver.ts";
 import { eventually } from "../harness/eventually.ts";
 import { startFakeKubelet, type FakeKubelet } from "../harness/fake-kubelet.ts";
 import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
@@ -49,14 +49,17 @@ beforeAll(async () => {
     credentials: s3.credentials,
   });
   restate = await startRestate({
-    services: createServices({
-      kube: createKubeAccess(kc),
-      store: createS3Store({ client, bucket: s3.bucket }),
-      metrics: createWorkflowMetrics(),
-      evidencePrefix: undefined,
-      identity: "postmortem-test",
-      version: "test",
-    }),
+    services: [
+      ...createServices({
+        kube: createKubeAccess(kc),
+        store: createS3Store({ client, bucket: s3.bucket }),
+        metrics: createWorkflowMetrics(),
+        evidencePrefix: undefined,
+        identity: "postmortem-test",
+        version: "test",
+      }),
+      CaptureDriver,
+    ],
   });
   await setConfig(restate, CLUSTER, {
     capture: { steps: { snapshots: false, forensicPod: false, checkpoint: false } },
@@ -155,8 +158,7 @@ async function capture(
   event: PodEvent,
   id: string,
 ): Promise<{ status: CaptureStatus; report: Report; markdown: string }> {
-  const ingress = clients.connect({ url: restate.ingressUrl });
-  const workflow = ingress.workflowClient<CaptureWorkflow>({ name: "Capture" }, id);
+  const workflow = captureWorkflowOf(restate.ingressUrl, id);
   await workflow.workflowSubmit({ event, incidentKey: `${event.cluster}:${event.signature}` });
   const status = await workflow.workflowAttach();
   const folder = status.evidence!.folder;

@@ -6,7 +6,6 @@ import {
   setHeaderOptions,
   type KubeConfig,
 } from "@kubernetes/client-node";
-import * as clients from "@restatedev/restate-sdk-clients";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -19,11 +18,12 @@ import {
   registerDeployment,
   removeDrainedDeployment,
 } from "../../src/restate/admin.ts";
-import type { CaptureStatus, CaptureWorkflow } from "../../workflows/capture.workflow.ts";
+import type { CaptureStatus } from "../../workflows/capture.workflow.ts";
 import { serveEndpoint, type Endpoint } from "../../workflows/endpoint.ts";
 import { createWorkflowMetrics, type WorkflowMetrics } from "../../workflows/metrics.ts";
 import { createServices } from "../../workflows/services.ts";
 import { makePodEvent } from "../fixtures/pod-events.ts";
+import { CaptureDriver, captureWorkflowOf } from "../harness/capture-driver.ts";
 import { eventually } from "../harness/eventually.ts";
 import { startFakeKubelet, type FakeKubelet } from "../harness/fake-kubelet.ts";
 import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
@@ -49,14 +49,17 @@ type Release = { url: string; metrics: WorkflowMetrics };
 async function startRelease(version: string): Promise<Release> {
   const metrics = createWorkflowMetrics();
   const endpoint = await serveEndpoint(
-    createServices({
-      kube: createKubeAccess(kc),
-      store: createDirStore(evidenceDir),
-      metrics,
-      evidencePrefix: undefined,
-      identity: "upgrade-test",
-      version,
-    }),
+    [
+      ...createServices({
+        kube: createKubeAccess(kc),
+        store: createDirStore(evidenceDir),
+        metrics,
+        evidencePrefix: undefined,
+        identity: "upgrade-test",
+        version,
+      }),
+      CaptureDriver,
+    ],
     { port: 0, host: "127.0.0.1" },
   );
   releases.push({ endpoint, metrics });
@@ -176,9 +179,7 @@ async function crashedPodWithVolume(name: string) {
 }
 
 function captureClient(id: string) {
-  return clients
-    .connect({ url: restate.ingressUrl })
-    .workflowClient<CaptureWorkflow>({ name: "Capture" }, id);
+  return captureWorkflowOf(restate.ingressUrl, id);
 }
 
 async function pinnedDeployment(captureId: string): Promise<string | null> {
