@@ -376,6 +376,9 @@ describe("podmortem under attack", () => {
     expect(refusals.find((e) => e.cluster === "ghost")?.detail.byReason).toEqual({
       "cluster not enrolled": 1,
     });
+    // Nor can a cluster name already enrolled be taken over by another cluster.
+    const takeover = await post(`Cluster/${CLUSTER}/enroll`, { clusterUID: "another-uid" });
+    expect(takeover.status).toBe(409);
   });
 
   it("refuses a poisoned suppressed count at the boundary", async () => {
@@ -487,13 +490,24 @@ describe("podmortem under attack", () => {
   }, 60_000);
 });
 
-/** A row as text, binary columns decoded too (journal entries are raw bytes). */
+/**
+ * A row as text, with what is encoded inside decoded too: journal entries come as hex (`raw`)
+ * and as JSON whose payloads are byte arrays (`entry_json`).
+ */
 function searchable(value: unknown): string {
   if (typeof value === "string") {
-    const decoded = /^[A-Za-z0-9+/=_-]{16,}$/.test(value)
-      ? Buffer.from(value, "base64").toString("latin1")
-      : "";
-    return `${value}\n${decoded}`;
+    const decoded: string[] = [value];
+    if (/^([0-9a-f]{2})+$/.test(value)) decoded.push(Buffer.from(value, "hex").toString("latin1"));
+    if (/^[A-Za-z0-9+/=_-]{16,}$/.test(value))
+      decoded.push(Buffer.from(value, "base64").toString("latin1"));
+    if (/^[[{]/.test(value)) {
+      try {
+        decoded.push(searchable(JSON.parse(value)));
+      } catch {
+        // not JSON after all: the text itself is searched
+      }
+    }
+    return decoded.join("\n");
   }
   if (Array.isArray(value)) {
     if (value.length > 0 && value.every((v) => typeof v === "number"))
