@@ -100,11 +100,22 @@ export function renderChart(
   return parseRendering(helmTemplate(overrides, release));
 }
 
-/** `helm template`'s own output; a refusal throws helm's message. */
+const renderings = new Map<string, string>();
+
+/** `helm template`'s own output (once per values and release); a refusal throws helm's message. */
 export function helmTemplate(
   overrides: Values = {},
   release: { name: string; namespace: string } = MANIFEST_RELEASE,
 ): string {
+  const key = JSON.stringify([overrides, release]);
+  const known = renderings.get(key);
+  if (known !== undefined) return known;
+  const output = runHelmTemplate(overrides, release);
+  renderings.set(key, output);
+  return output;
+}
+
+function runHelmTemplate(overrides: Values, release: { name: string; namespace: string }): string {
   const { helm } = ensureTools();
   const dir = mkdtempSync(path.join(tmpdir(), "podmortem-values-"));
   try {
