@@ -5,4 +5,4 @@ import { endOnClosedPipe, requireNode } from "./require-node.js";
 requireNode("kubectl-forensic");
 endOnClosedPipe();
 const { runCli } = await import("../cli/main.ts");
-process.exitCode = await runCli(["forensic", ...process.argv.slice(2)]);
+process.exitCode = await runCli(["forensic", ...process.argv.slice(2)], "kubectl");

@@ -59,7 +59,8 @@ function help(): string {
   ].join("\n");
 }
 
-export async function runCli(argv: string[]): Promise<ExitCode> {
+/** `program` prefixes a failure's sentence: "kubectl" when run as the kubectl plugin. */
+export async function runCli(argv: string[], program = "podmortem"): Promise<ExitCode> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     process.stdout.write(help());
@@ -79,7 +80,7 @@ export async function runCli(argv: string[]): Promise<ExitCode> {
     return await command.run(rest);
   } catch (error) {
     const failure = describeFailure(error);
-    process.stderr.write(`podmortem ${name}: ${failure.message}\n`);
+    process.stderr.write(`${program} ${name}: ${failure.message}\n`);
     if (process.env.PODMORTEM_DEBUG) process.stderr.write(`${(error as Error)?.stack ?? ""}\n`);
     return failure.exit;
   }
