@@ -17,6 +17,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   audit: async () => (await import("./commands/audit.ts")).auditCommand,
   forensic: async () => (await import("./commands/forensic.ts")).forensicCommand,
   export: async () => (await import("./commands/export.ts")).exportCommand,
+  incidents: async () => (await import("./commands/incidents.ts")).incidentsCommand,
+  show: async () => (await import("./commands/show.ts")).showCommand,
 };
 
 /** One line each for `podmortem --help`, without loading every command's module. */
@@ -30,6 +32,8 @@ const SUMMARIES: Record<string, string> = {
   audit: "query the audit log; audit verify checks its SHA-256 chain",
   forensic: "list forensic pods, export their evidence verified (also: kubectl forensic)",
   export: "download a capture's evidence by capture id, every hash verified",
+  incidents: "list incidents with counts and the last capture's headline (--namespace, --since)",
+  show: "print a capture's postmortem (report.md), checked against its custody hash",
 };
 
 /** The first usage line after `usage: `, the other forms aligned under it, options as written. */

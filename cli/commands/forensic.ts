@@ -6,6 +6,7 @@ import { FORENSIC_ANNOTATIONS, FORENSIC_LABELS } from "../../src/k8s/forensic-po
 import { loadKubeConfig } from "../../src/k8s/client.ts";
 import { kubeconfigPathFor, table } from "../connection.ts";
 import { runExport } from "../evidence-export.ts";
+import { showForensicReport } from "./forensic-show.ts";
 import { EXIT, type ExitCode } from "../exit-codes.ts";
 import type { Command } from "../main.ts";
 
@@ -15,6 +16,9 @@ export const forensicCommand: Command = {
   usage: [
     "kubectl forensic list [-A | -n NAMESPACE] [--json]",
     "kubectl forensic export POD [-n NAMESPACE] [--out DIR] [--progress] [--json]",
+    "kubectl forensic show POD [-n NAMESPACE] [--json]",
+    "  show prints the capture's report.md (--json: report.json) for a forensic pod or the pod it copies,",
+    "  checked against custody.json and the pod's bundle hash (exit 3 unknown pod, 5 mismatch);",
     "  the cluster comes from KUBECONFIG (or --kubeconfig); s3:// evidence is read with the AWS default",
     "  credential chain (PODMORTEM_S3_ENDPOINT/_REGION/_FORCE_PATH_STYLE for S3-compatible stores);",
     "  export checks custody.json against the pod's forensic.io/bundle-sha256 before reading it, fetches",
@@ -97,6 +101,16 @@ export const forensicCommand: Command = {
         },
         { out: values.out ?? `./${name}`, json: values.json, progress: values.progress },
       );
+    }
+    if (sub === "show") {
+      const name = positionals[0];
+      if (!name) {
+        process.stderr.write(
+          "kubectl forensic show: name a pod (kubectl forensic list shows them)\n",
+        );
+        return EXIT.usage;
+      }
+      return showForensicReport(core, { namespace, name, json: values.json });
     }
     process.stderr.write(`kubectl forensic: unknown subcommand ${sub ?? "(none)"}; try --help\n`);
     return EXIT.usage;

@@ -6,7 +6,10 @@ import {
   type V1OwnerReference,
   type V1PodTemplateSpec,
 } from "@kubernetes/client-node";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { custodySchema } from "../../src/evidence/custody.ts";
@@ -507,4 +510,147 @@ describe("the postmortem of a real capture", () => {
       "app: livenessProbe none → tcp :5432 (period 1s)",
     ]);
   });
+
+  it("the real binaries: podmortem incidents and show, kubectl forensic show, with their exit codes", async () => {
+    await setConfig(restate, CLUSTER, {
+      capture: { steps: { snapshots: false, forensicPod: true, checkpoint: false } },
+    });
+    const event = await crashWithLog(
+      "cli-1",
+      "listening\n2026/11/22 10:00:05 listen tcp :8080: bind: address already in use\n",
+      { exitCode: 1, reason: "Error" },
+    );
+    const enrolled = await fetch(`${restate.ingressUrl}/Cluster/${CLUSTER}/enroll`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ clusterUID: "postmortem-test-uid" }),
+    });
+    expect(enrolled.status).toBe(200);
+    const response = await fetch(`${restate.ingressUrl}/Ingest/batch`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ events: [event] }),
+    });
+    expect(response.status).toBe(200);
+    let captureId = "";
+    await eventually(async () => {
+      const rows = await restate.query<{ value_utf8: string }>(
+        `SELECT value_utf8 FROM state WHERE service_name = 'Incident' AND service_key = '${CLUSTER}:${event.signature}'`,
+      );
+      captureId = (JSON.parse(rows[0]!.value_utf8) as { lastCaptureId: string }).lastCaptureId;
+      const status = await restate.query<{ value_utf8: string }>(
+        `SELECT value_utf8 FROM state WHERE service_name = 'Capture' AND service_key = '${captureId}' AND key = 'status'`,
+      );
+      expect((JSON.parse(status[0]!.value_utf8) as CaptureStatus).phase).not.toBe("running");
+    }, 60_000);
+    const headline =
+      "app in shop/cli-1: It could not listen on port 8080: the address is already in use.";
+
+    const listed = await cli(
+      "podmortem",
+      "incidents",
+      "--namespace",
+      NS,
+      "--since",
+      "1h",
+      "--json",
+    );
+    expect(listed.code, listed.stderr).toBe(0);
+    const rows = JSON.parse(listed.stdout) as Array<{
+      lastCapture: string;
+      headline: string;
+      count: number;
+    }>;
+    expect(rows.find((r) => r.lastCapture === captureId)).toMatchObject({ headline, count: 1 });
+    const table = await cli("podmortem", "incidents");
+    expect(table.stdout).toContain("HEADLINE");
+    expect(table.stdout).toContain("It could not listen on port 8080");
+    expect((await cli("podmortem", "incidents", "--namespace", "elsewhere")).stdout).toBe(
+      `no incidents in cluster ${CLUSTER} namespace elsewhere\n`,
+    );
+    const badSince = await cli("podmortem", "incidents", "--since", "yesterday-ish");
+    expect(badSince.code).toBe(3);
+    expect(badSince.stderr).toBe(
+      'podmortem incidents: --since: "yesterday-ish" is neither a duration like 6h nor a date\n',
+    );
+
+    const shown = await cli("podmortem", "show", captureId);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain("# Postmortem: app in shop/cli-1");
+    expect(shown.stdout).toContain("**It could not listen on port 8080");
+    const shownJson = await cli("podmortem", "show", captureId, "--json");
+    expect(reportSchema.parse(JSON.parse(shownJson.stdout)).headline).toBe(headline);
+    expect((await cli("podmortem", "show")).code).toBe(2);
+    const unknown = await cli("podmortem", "show", "no-such-capture");
+    expect([unknown.code, unknown.stderr]).toEqual([
+      3,
+      "podmortem show: no capture no-such-capture\n",
+    ]);
+    const down = await cli("podmortem", "show", captureId, "--restate-url", "http://127.0.0.1:9");
+    expect(down.code).toBe(4);
+    expect(down.stderr.split("\n")).toHaveLength(2);
+
+    const forensic = await cli("kubectl-forensic", "show", "cli-1", "-n", NS);
+    expect(forensic.code, forensic.stderr).toBe(0);
+    expect(forensic.stdout).toBe(shown.stdout);
+    const missing = await cli("kubectl-forensic", "show", "nobody", "-n", NS);
+    expect(missing.code).toBe(3);
+
+    // A report changed after the seal is refused by both.
+    const status = (
+      await restate.query<{ value_utf8: string }>(
+        `SELECT value_utf8 FROM state WHERE service_name = 'Capture' AND service_key = '${captureId}' AND key = 'status'`,
+      )
+    )[0]!;
+    const folder = (JSON.parse(status.value_utf8) as CaptureStatus).evidence!.folder;
+    await new S3Client({
+      endpoint: s3.endpoint,
+      region: s3.region,
+      credentials: s3.credentials,
+      forcePathStyle: true,
+    }).send(
+      new PutObjectCommand({
+        Bucket: s3.bucket,
+        Key: `${folder}report.md`,
+        Body: "# all fine, nothing to see\n",
+      }),
+    );
+    const tampered = await cli("podmortem", "show", captureId);
+    expect(tampered.code).toBe(5);
+    expect(tampered.stderr).toContain("DOES NOT MATCH ITS CHAIN OF CUSTODY");
+    expect(tampered.stdout).toBe("");
+    expect((await cli("kubectl-forensic", "show", "cli-1", "-n", NS)).code).toBe(5);
+  });
 });
+
+const REPO = path.resolve(import.meta.dirname, "../..");
+
+function cli(
+  bin: "podmortem" | "kubectl-forensic",
+  ...args: string[]
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const connection =
+    bin === "podmortem"
+      ? ["--cluster", CLUSTER, "--admin-url", restate.adminUrl, "--restate-url", restate.ingressUrl]
+      : [];
+  const child = spawn(
+    path.join(REPO, "node_modules", ".bin", "node"),
+    [path.join(REPO, "bin", `${bin}.js`), ...args.slice(0, 1), ...connection, ...args.slice(1)],
+    {
+      env: {
+        PATH: process.env.PATH,
+        KUBECONFIG: cluster.kubeconfigPath,
+        PODMORTEM_S3_ENDPOINT: s3.endpoint,
+        PODMORTEM_S3_REGION: s3.region,
+        PODMORTEM_S3_FORCE_PATH_STYLE: "true",
+        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+      },
+    },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
+}

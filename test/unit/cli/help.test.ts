@@ -28,6 +28,8 @@ const COMMANDS = [
   "dev",
   "watcher",
   "workflows",
+  "incidents",
+  "show",
 ];
 
 describe("podmortem --help", () => {
@@ -44,6 +46,9 @@ describe("podmortem --help", () => {
     ["audit", "verify"],
     ["export"],
     ["forensic", "export"],
+    ["forensic", "show"],
+    ["incidents"],
+    ["show"],
     ["register"],
   ])("answers %s … --help with a summary and usage", async (...argv) => {
     const io = capture();
