@@ -2,6 +2,7 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import * as clients from "@restatedev/restate-sdk-clients";
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -181,6 +182,7 @@ beforeAll(async () => {
       evidencePrefix: undefined,
       identity: "edges-test",
       version: "test",
+      secretsKey: randomBytes(32),
     }),
   });
   await cluster$().enroll({ clusterUID: "edges-uid" });
