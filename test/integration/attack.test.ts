@@ -488,6 +488,30 @@ describe("podmortem under attack", () => {
     );
     expect((await forensicCopiesOf("storm-1")).length).toBeLessThanOrEqual(1);
   }, 60_000);
+
+  it("salvages evidence but makes no copy past the per-namespace cap, and says why", async () => {
+    const alive = (
+      await core.listNamespacedPod({
+        namespace: NS,
+        labelSelector: "forensic.io/role=forensic-copy",
+      })
+    ).items.length;
+    expect(alive).toBeGreaterThan(0);
+    const patched = await post(`Cluster/${CLUSTER}/patchConfig`, {
+      patch: { capture: { limits: { forensicCopiesPerNamespace: alive } } },
+      author: "admin",
+    });
+    expect(patched.status).toBe(200);
+    await crashedPod("capped-1");
+    const capture = await finishedCapture("capped-1");
+    expect(capture.steps.find((s) => s.name === "create forensic pod")).toMatchObject({
+      outcome: "skipped",
+      detail: expect.stringContaining(`forensicCopiesPerNamespace ${alive}`),
+    });
+    expect(capture.limited).toContain(`${alive} forensic copies alive in namespace ${NS}`);
+    expect(capture.evidence?.custodySha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(await forensicCopiesOf("capped-1")).toHaveLength(0);
+  });
 });
 
 /**
