@@ -273,8 +273,15 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
     let connected = false;
     let timedOut = false;
     let watchdog: NodeJS.Timeout | undefined;
+    let armedMs = 0;
     const arm = (ms: number) => {
+      // Once a chunk, tens of thousands a second: restart the same timer, do not make one.
+      if (watchdog !== undefined && armedMs === ms) {
+        watchdog.refresh();
+        return;
+      }
       clearTimeout(watchdog);
+      armedMs = ms;
       watchdog = setTimeout(() => {
         timedOut = true;
         controller.abort();
@@ -309,6 +316,7 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
         if (behind) {
           // Waiting on the consumer is not silence from the server.
           clearTimeout(watchdog);
+          watchdog = undefined;
           await Promise.race([behind, aborted(controller.signal)]);
           if (controller.signal.aborted) break;
           arm(silenceMs);
