@@ -12,6 +12,7 @@ import {
   type ContainerMarks,
 } from "./incident-count.ts";
 import { idleLimitMs } from "./idle-state.ts";
+import type { WorkflowMetrics } from "./metrics.ts";
 import { announce } from "./milestones.ts";
 
 export const RECENT_OCCURRENCES_KEPT = 64;
@@ -63,128 +64,141 @@ export function captureIdFor(event: Pick<PodEvent, "id">): string {
 
 const STATE_KEY = "incident";
 
-export const Incident = restate.object({
-  name: "Incident",
-  handlers: {
-    record: async (ctx: restate.ObjectContext, request: RecordRequest): Promise<RecordAnswer> => {
-      const { event } = request;
-      const windowMs = (request.rateLimitWindowS ?? DEFAULT_RATE_LIMIT_WINDOW_S) * 1000;
-      const nowMs = await ctx.date.now();
-      const now = new Date(nowMs).toISOString();
-      const state = await ctx.get<IncidentState>(STATE_KEY);
-
-      const key = markKey(event);
-      const marks = state?.marks ?? [];
-      const mark = markOf(marks, key);
-      const added = newTerminations(event, mark);
-      // A resent occurrence, or one whose terminations were already counted (a late event, a
-      // second watcher's copy, a relist after a crash): nothing new happened.
-      if (state && (state.recentOccurrenceIds.includes(event.id) || added === 0)) {
-        return {
-          counted: false,
-          occurrences: state.occurrences,
-          captureId: state.lastCaptureId,
-          captureStarted: false,
-        };
-      }
-
-      const next: IncidentState = {
-        cluster: event.cluster,
-        signature: event.signature,
-        namespace: event.namespace,
-        workload: event.workload,
-        container: event.container,
-        reason: event.reason,
-        exitCode: event.exitCode,
-        occurrences: (state?.occurrences ?? 0) + added,
-        firstSeenAt: state?.firstSeenAt ?? now,
-        lastSeenAt: now,
-        recentOccurrenceIds: [...(state?.recentOccurrenceIds ?? []), event.id].slice(
-          -RECENT_OCCURRENCES_KEPT,
-        ),
-        marks: isTermination(event)
-          ? withMark(marks, key, Math.max(mark ?? -1, event.restartCount))
-          : marks,
-        lastEvent: event,
-        captures: state?.captures ?? 0,
-        lastCaptureId: state?.lastCaptureId ?? null,
-        lastCaptureAtMs: state?.lastCaptureAtMs ?? null,
-        idleCheckAtMs: state?.idleCheckAtMs ?? null,
-      };
-
-      const windowOpen =
-        request.mayCapture !== false &&
-        (next.lastCaptureAtMs === null || nowMs - next.lastCaptureAtMs >= windowMs);
-      if (windowOpen) {
-        const captureId = captureIdFor(event);
-        ctx
-          .workflowSendClient<CaptureWorkflow>({ name: "Capture" }, captureId)
-          .run({ event, incidentKey: ctx.key });
-        next.captures += 1;
-        next.lastCaptureId = captureId;
-        next.lastCaptureAtMs = nowMs;
-      }
-      if (next.idleCheckAtMs == null) {
-        // One check at a time, scheduled on the first record after the last one ran; it
-        // reschedules itself while events keep coming, and clears the state once they stop.
-        const capture = await ctx.objectClient(Cluster, event.cluster).captureSettings();
-        const idleMs = idleLimitMs(capture.rateLimitWindowS, capture.forgetAfterIdleWindows);
-        next.idleCheckAtMs = nowMs + idleMs;
-        ctx
-          .objectSendClient<IncidentObject>({ name: "Incident" }, ctx.key)
-          .forgetIfIdle({ idleMs }, restate.rpc.sendOpts({ delay: { milliseconds: idleMs } }));
-      }
-      ctx.set(STATE_KEY, next);
-      announce(ctx, {
-        kind: "incident.seen",
-        event,
-        occurrences: next.occurrences,
-        captureId: windowOpen ? next.lastCaptureId : null,
-      });
-      return {
-        counted: true,
-        occurrences: next.occurrences,
-        captureId: next.lastCaptureId,
-        captureStarted: windowOpen,
-      };
-    },
-
-    /** The delayed self-call: forgets an incident with no occurrence for `idleMs`. */
-    forgetIfIdle: restate.handlers.object.exclusive(
-      { ingressPrivate: true },
-      async (ctx: restate.ObjectContext, request: { idleMs: number }): Promise<boolean> => {
-        const state = await ctx.get<IncidentState>(STATE_KEY);
-        if (!state) return false;
+/**
+ * The Incident served by the endpoint: it alone knows how many terminations an event adds,
+ * so it counts `forensics_crashes_total`. Other services address it through `Incident` below.
+ */
+export const createIncidentObject = (metrics?: WorkflowMetrics) =>
+  restate.object({
+    name: "Incident",
+    handlers: {
+      record: async (ctx: restate.ObjectContext, request: RecordRequest): Promise<RecordAnswer> => {
+        const { event } = request;
+        const windowMs = (request.rateLimitWindowS ?? DEFAULT_RATE_LIMIT_WINDOW_S) * 1000;
         const nowMs = await ctx.date.now();
-        const idleUntilMs = Date.parse(state.lastSeenAt) + request.idleMs;
-        if (nowMs >= idleUntilMs) {
-          ctx.clearAll();
-          return true;
-        }
-        ctx.set(STATE_KEY, { ...state, idleCheckAtMs: idleUntilMs });
-        ctx
-          .objectSendClient<IncidentObject>({ name: "Incident" }, ctx.key)
-          .forgetIfIdle(
-            request,
-            restate.rpc.sendOpts({ delay: { milliseconds: idleUntilMs - nowMs } }),
-          );
-        return false;
-      },
-    ),
-
-    /** The incident without its marks: callers want counts and times, not 512 pod entries. */
-    get: restate.handlers.object.shared(
-      async (ctx: restate.ObjectSharedContext): Promise<Omit<IncidentState, "marks"> | null> => {
+        const now = new Date(nowMs).toISOString();
         const state = await ctx.get<IncidentState>(STATE_KEY);
-        if (!state) return null;
-        const { marks: _marks, ...incident } = state;
-        return incident;
+
+        const key = markKey(event);
+        const marks = state?.marks ?? [];
+        const mark = markOf(marks, key);
+        const added = newTerminations(event, mark);
+        // A resent occurrence, or one whose terminations were already counted (a late event, a
+        // second watcher's copy, a relist after a crash): nothing new happened.
+        if (state && (state.recentOccurrenceIds.includes(event.id) || added === 0)) {
+          return {
+            counted: false,
+            occurrences: state.occurrences,
+            captureId: state.lastCaptureId,
+            captureStarted: false,
+          };
+        }
+
+        if (metrics)
+          await ctx.run("count crashes", () =>
+            metrics.crashes.inc({ namespace: event.namespace, reason: event.reason }, added),
+          );
+
+        const next: IncidentState = {
+          cluster: event.cluster,
+          signature: event.signature,
+          namespace: event.namespace,
+          workload: event.workload,
+          container: event.container,
+          reason: event.reason,
+          exitCode: event.exitCode,
+          occurrences: (state?.occurrences ?? 0) + added,
+          firstSeenAt: state?.firstSeenAt ?? now,
+          lastSeenAt: now,
+          recentOccurrenceIds: [...(state?.recentOccurrenceIds ?? []), event.id].slice(
+            -RECENT_OCCURRENCES_KEPT,
+          ),
+          marks: isTermination(event)
+            ? withMark(marks, key, Math.max(mark ?? -1, event.restartCount))
+            : marks,
+          lastEvent: event,
+          captures: state?.captures ?? 0,
+          lastCaptureId: state?.lastCaptureId ?? null,
+          lastCaptureAtMs: state?.lastCaptureAtMs ?? null,
+          idleCheckAtMs: state?.idleCheckAtMs ?? null,
+        };
+
+        const windowOpen =
+          request.mayCapture !== false &&
+          (next.lastCaptureAtMs === null || nowMs - next.lastCaptureAtMs >= windowMs);
+        if (windowOpen) {
+          const captureId = captureIdFor(event);
+          ctx
+            .workflowSendClient<CaptureWorkflow>({ name: "Capture" }, captureId)
+            .run({ event, incidentKey: ctx.key });
+          next.captures += 1;
+          next.lastCaptureId = captureId;
+          next.lastCaptureAtMs = nowMs;
+        }
+        if (next.idleCheckAtMs == null) {
+          // One check at a time, scheduled on the first record after the last one ran; it
+          // reschedules itself while events keep coming, and clears the state once they stop.
+          const capture = await ctx.objectClient(Cluster, event.cluster).captureSettings();
+          const idleMs = idleLimitMs(capture.rateLimitWindowS, capture.forgetAfterIdleWindows);
+          next.idleCheckAtMs = nowMs + idleMs;
+          ctx
+            .objectSendClient<IncidentObject>({ name: "Incident" }, ctx.key)
+            .forgetIfIdle({ idleMs }, restate.rpc.sendOpts({ delay: { milliseconds: idleMs } }));
+        }
+        ctx.set(STATE_KEY, next);
+        announce(ctx, {
+          kind: "incident.seen",
+          event,
+          occurrences: next.occurrences,
+          captureId: windowOpen ? next.lastCaptureId : null,
+        });
+        return {
+          counted: true,
+          occurrences: next.occurrences,
+          captureId: next.lastCaptureId,
+          captureStarted: windowOpen,
+        };
       },
-    ),
-  },
-  // Only Ingest records (after checking the claim) and Notifications reads: from the ingress a
-  // forged record would count and capture at will.
-  options: { ingressPrivate: true },
-});
+
+      /** The delayed self-call: forgets an incident with no occurrence for `idleMs`. */
+      forgetIfIdle: restate.handlers.object.exclusive(
+        { ingressPrivate: true },
+        async (ctx: restate.ObjectContext, request: { idleMs: number }): Promise<boolean> => {
+          const state = await ctx.get<IncidentState>(STATE_KEY);
+          if (!state) return false;
+          const nowMs = await ctx.date.now();
+          const idleUntilMs = Date.parse(state.lastSeenAt) + request.idleMs;
+          if (nowMs >= idleUntilMs) {
+            ctx.clearAll();
+            return true;
+          }
+          ctx.set(STATE_KEY, { ...state, idleCheckAtMs: idleUntilMs });
+          ctx
+            .objectSendClient<IncidentObject>({ name: "Incident" }, ctx.key)
+            .forgetIfIdle(
+              request,
+              restate.rpc.sendOpts({ delay: { milliseconds: idleUntilMs - nowMs } }),
+            );
+          return false;
+        },
+      ),
+
+      /** The incident without its marks: callers want counts and times, not 512 pod entries. */
+      get: restate.handlers.object.shared(
+        async (ctx: restate.ObjectSharedContext): Promise<Omit<IncidentState, "marks"> | null> => {
+          const state = await ctx.get<IncidentState>(STATE_KEY);
+          if (!state) return null;
+          const { marks: _marks, ...incident } = state;
+          return incident;
+        },
+      ),
+    },
+    // Only Ingest records (after checking the claim) and Notifications reads: from the ingress a
+    // forged record would count and capture at will.
+    options: { ingressPrivate: true },
+  });
+
+/** The definition other services address (`ctx.objectSendClient(Incident, key)`). */
+export const Incident = createIncidentObject();
 
 export type IncidentObject = typeof Incident;

@@ -101,8 +101,9 @@ export function createIngestService(metrics: WorkflowMetrics) {
             },
           });
         }
-        await ctx.run("count crashes", () => {
-          countCrashes(metrics, accepted);
+        // Crashes are counted by the Incident, which alone knows what an event adds: counting
+        // here would count a watcher's claims, not terminations.
+        await ctx.run("count refusals", () => {
           for (const items of refused.values())
             for (const { reason } of items) metrics.eventsRefused.inc({ reason });
         });
@@ -110,12 +111,6 @@ export function createIngestService(metrics: WorkflowMetrics) {
       },
     },
   });
-}
-
-function countCrashes(metrics: WorkflowMetrics, events: readonly PodEvent[]): void {
-  for (const event of events) {
-    metrics.crashes.inc({ namespace: event.namespace, reason: event.reason }, 1 + event.suppressed);
-  }
 }
 
 export type IngestService = ReturnType<typeof createIngestService>;

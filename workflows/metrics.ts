@@ -6,7 +6,7 @@ export function createWorkflowMetrics(registry = new Registry()) {
     registry,
     crashes: new Counter({
       name: "forensics_crashes_total",
-      help: "Container crashes reported to the backend, repeats folded by the watcher included",
+      help: "Container terminations counted by the backend from restartCount, each once",
       labelNames: ["namespace", "reason"] as const,
       registers: [registry],
     }),

@@ -4,7 +4,7 @@ import { AuditLog } from "./audit-log.object.ts";
 import { CaptureLimits } from "./capture-limits.object.ts";
 import { CaptureSlot } from "./capture-slot.object.ts";
 import { createClusterObject } from "./cluster.object.ts";
-import { Incident } from "./incident.object.ts";
+import { createIncidentObject } from "./incident.object.ts";
 import { createIngestService } from "./ingest.service.ts";
 import { Notifications } from "./notifications.service.ts";
 import { createNotifierObject } from "./notifier.object.ts";
@@ -20,7 +20,7 @@ export function createServices(deps: ServiceDeps) {
   return [
     createClusterObject({ sealer }),
     createIngestService(deps.metrics),
-    Incident,
+    createIncidentObject(deps.metrics),
     createCaptureWorkflow(deps),
     CaptureSlot,
     CaptureLimits,

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDirStore } from "../../src/evidence/dir-store.ts";
 import { createKubeAccess } from "../../src/k8s/kube-access.ts";
 import { createRestateLink } from "../../watcher/restate-link.ts";
-import { createWorkflowMetrics } from "../../workflows/metrics.ts";
+import { createWorkflowMetrics, type WorkflowMetrics } from "../../workflows/metrics.ts";
 import { createServices } from "../../workflows/services.ts";
 import { makePodEvent } from "../fixtures/pod-events.ts";
 import { eventually } from "../harness/eventually.ts";
@@ -25,6 +25,7 @@ let cluster: KubeCluster;
 let kubelet: FakeKubelet;
 let restate: RestateHarness;
 let core: CoreV1Api;
+let workflowMetrics: WorkflowMetrics;
 const running = new Set<ManagedProcess>();
 /** Expected against observed, per scenario, printed at the end for the record. */
 const figures: Record<string, unknown> = {};
@@ -151,8 +152,13 @@ async function expectExact(clusterName: string, namespace: string, pods: string[
   const after = await observed();
   expect(after).toEqual(expected());
   // One capture per incident (per bare pod here), however often its events came.
-  for (const incident of await incidentsFor(restate, clusterName, namespace))
-    expect(incident.captures).toBe(1);
+  const all = await incidentsFor(restate, clusterName, namespace);
+  for (const incident of all) expect(incident.captures).toBe(1);
+  // forensics_crashes_total says the same as the incidents: terminations, each once.
+  const crashes = (await workflowMetrics.crashes.get()).values
+    .filter((v) => v.labels.namespace === namespace)
+    .reduce((sum, v) => sum + v.value, 0);
+  expect(crashes).toBe(all.reduce((sum, incident) => sum + incident.occurrences, 0));
   return { expected: expected(), observed: after };
 }
 
@@ -167,7 +173,7 @@ beforeAll(async () => {
     services: createServices({
       kube: createKubeAccess(cluster.kubeConfig()),
       store: createDirStore(await mkdtemp(path.join(os.tmpdir(), "podmortem-faults-"))),
-      metrics: createWorkflowMetrics(),
+      metrics: (workflowMetrics = createWorkflowMetrics()),
       evidencePrefix: undefined,
       identity: "test",
       version: "test",
