@@ -11,6 +11,7 @@ import { queryRestate, registerDeployment } from "../../src/restate/admin.ts";
 import { runWatcher } from "../../watcher/main.ts";
 import { runWorkflows } from "../../workflows/main.ts";
 import { startRestateProcess } from "../dev/restate-process.ts";
+import { devSecretsKey } from "../dev/secrets-key.ts";
 import { EXIT } from "../exit-codes.ts";
 import type { Command } from "../main.ts";
 
@@ -108,6 +109,8 @@ export const devCommand: Command = {
           PODMORTEM_HTTP_PORT: String(PORTS.workflowsOps),
           PODMORTEM_EVIDENCE_DIR:
             process.env.PODMORTEM_EVIDENCE_DIR ?? path.join(dataDir, "evidence"),
+          PODMORTEM_SECRETS_KEY:
+            process.env.PODMORTEM_SECRETS_KEY ?? (await devSecretsKey(dataDir)),
         }),
         log,
       );
