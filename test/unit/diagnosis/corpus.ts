@@ -16,6 +16,8 @@ type Spec = {
   containerStatus?: Record<string, unknown>;
   initStatuses?: unknown[];
   memoryPressure?: boolean;
+  /** What the container wrote to its termination-message file (pod.json lastState). */
+  terminationMessage?: string;
 };
 
 function scenario(name: string, expected: string, spec: Spec): CorpusScenario {
@@ -56,6 +58,7 @@ function scenario(name: string, expected: string, spec: Spec): CorpusScenario {
               reason: crash.reason,
               startedAt: crash.startedAt,
               finishedAt: crash.finishedAt,
+              ...(spec.terminationMessage ? { message: spec.terminationMessage } : {}),
             },
           },
         }
@@ -297,7 +300,12 @@ export const CORPUS: CorpusScenario[] = [
   }),
   scenario("termination message written by the app", "termination-message", {
     crash: { exitCode: 3, message: "license expired on 2026-11-01" },
+    terminationMessage: "license expired on 2026-11-01",
     log: working,
+  }),
+  scenario("the kubelet's back-off notice in the event is not a termination message", "unknown", {
+    crash: { exitCode: 1, message: "back-off 4s restarting failed container=app pod=checkout" },
+    log: `${working}\napp[0] fatal: Error (exit 1)`,
   }),
   scenario("SIGTERM and exit 143 with no probe in the events", "signal.sigterm", {
     crash: { exitCode: 143 },
