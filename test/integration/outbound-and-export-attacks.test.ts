@@ -2,7 +2,7 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import * as clients from "@restatedev/restate-sdk-clients";
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -371,5 +371,51 @@ describe("export after Restate's retention", () => {
     expect(tampered.code).toBe(5);
     expect(tampered.stdout).toContain("MISMATCH crash.log");
     expect(tampered.stdout).toContain("EVIDENCE DOES NOT MATCH ITS CHAIN OF CUSTODY");
+
+    // Someone with the bucket and Restate's admin API rewrites custody.json to bless the new
+    // crash.log and the audit entry to bless the new custody.json: the entry no longer holds.
+    const custody = JSON.parse(
+      (await s3.getObjectBytes(`${folderKey}custody.json`)).toString("utf8"),
+    ) as { artifacts: Array<{ name: string; sha256: string; size: number }> };
+    const forged = custody.artifacts.find((a) => a.name === "crash.log")!;
+    forged.sha256 = createHash("sha256").update("nothing to see here\n").digest("hex");
+    forged.size = "nothing to see here\n".length;
+    const forgedText = `${JSON.stringify(custody, null, 2)}\n`;
+    await s3.client().send(
+      new PutObjectCommand({
+        Bucket: s3.bucket,
+        Key: `${folderKey}custody.json`,
+        Body: forgedText,
+      }),
+    );
+    const rows = await restate.query<{ key: string; value_utf8: string }>(
+      `SELECT key, value_utf8 FROM state WHERE service_name = 'AuditLog' AND service_key = '${CLUSTER}'`,
+    );
+    const state = Object.fromEntries(
+      rows.map((row) => {
+        const entry = JSON.parse(row.value_utf8) as AuditEntry;
+        if (entry.kind === "capture.finished" && entry.captureId === capture.captureId)
+          (entry.detail as { custody: { sha256: string } }).custody.sha256 = createHash("sha256")
+            .update(forgedText)
+            .digest("hex");
+        return [row.key, [...Buffer.from(JSON.stringify(entry))]];
+      }),
+    );
+    const rewrite = await fetch(`${restate.adminUrl}/services/AuditLog/state`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ object_key: CLUSTER, new_state: state }),
+    });
+    expect(rewrite.ok, await rewrite.text()).toBe(true);
+    const forgedExport = await podmortem(
+      "export",
+      capture.captureId,
+      "--out",
+      path.join(dir, "forged"),
+    );
+    expect(forgedExport.code).toBe(5);
+    expect(forgedExport.stderr).toMatch(
+      /the audit log this export would trust does not hold: audit entry \d+ was modified: its content does not match its hash/,
+    );
   });
 });
