@@ -134,7 +134,12 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", () => resolve()));
   const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
 
-  [cluster, restate] = await Promise.all([startKubeCluster(), startRestate()]);
+  // Both are kept even when the other fails to start, so afterAll stops whichever did.
+  const [kube, server] = await Promise.allSettled([startKubeCluster(), startRestate()]);
+  if (kube.status === "fulfilled") cluster = kube.value;
+  if (server.status === "fulfilled") restate = server.value;
+  if (kube.status === "rejected") throw kube.reason;
+  if (server.status === "rejected") throw server.reason;
   kc = cluster.kubeConfig();
   core = kc.makeApiClient(CoreV1Api);
   kubelet = await startFakeKubelet(cluster, {
