@@ -148,6 +148,8 @@ function toNotification(milestone: Milestone): NotificationPayload | undefined {
         evidence?: { custodyUri: string } | null;
         forensicPod?: { namespace: string; name: string } | null;
         finishedAt?: string | null;
+        headline?: string;
+        topFinding?: string;
       };
       // A refused or unconfirmed claim with nothing salvaged is the audit log's, not the team's.
       const quiet = milestone.outcome === "refused" || milestone.outcome === "unconfirmed";
@@ -162,6 +164,8 @@ function toNotification(milestone: Milestone): NotificationPayload | undefined {
           forensicPod: summary.forensicPod
             ? `${summary.forensicPod.namespace}/${summary.forensicPod.name}`
             : null,
+          headline: summary.headline ?? null,
+          topFinding: summary.topFinding ?? null,
         },
         summary.finishedAt ?? milestone.event.observedAt,
       );

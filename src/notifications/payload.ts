@@ -16,6 +16,9 @@ export type NotificationPayload = {
   outcome: string | null;
   evidenceUri: string | null;
   forensicPod: string | null;
+  /** The postmortem's one-line answer and its top finding's code (captured events only). */
+  headline: string | null;
+  topFinding: string | null;
   at: string;
 };
 
@@ -25,7 +28,13 @@ export function buildPayload(
   extra: Partial<
     Pick<
       NotificationPayload,
-      "occurrences" | "captureId" | "outcome" | "evidenceUri" | "forensicPod"
+      | "occurrences"
+      | "captureId"
+      | "outcome"
+      | "evidenceUri"
+      | "forensicPod"
+      | "headline"
+      | "topFinding"
     >
   >,
   at: string,
@@ -45,6 +54,8 @@ export function buildPayload(
     outcome: extra.outcome ?? null,
     evidenceUri: extra.evidenceUri ?? null,
     forensicPod: extra.forensicPod ?? null,
+    headline: extra.headline ?? null,
+    topFinding: extra.topFinding ?? null,
     at,
   };
 }

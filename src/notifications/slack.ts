@@ -7,6 +7,9 @@ const TITLES = {
 } as const;
 const EMOJI = { detected: ":rotating_light:", captured: ":mag:", failed: ":x:" } as const;
 
+/** Block Kit's limit on a section's text. */
+const MAX_SECTION_CHARS = 3000;
+
 const field = (label: string, value: string) => ({ type: "mrkdwn", text: `*${label}*\n${value}` });
 
 /** An incoming-webhook message in Block Kit: a header, the facts as fields, the links. */
@@ -43,6 +46,21 @@ export function toSlackMessage(payload: NotificationPayload) {
           field("Occurrences", payload.occurrences === null ? "—" : String(payload.occurrences)),
         ],
       },
+      // The postmortem's answer right after the facts: what a reader acts on.
+      ...(payload.headline
+        ? [
+            {
+              type: "section",
+              text: {
+                type: "mrkdwn",
+                text: `*Why:* ${payload.headline}${payload.topFinding ? ` (\`${payload.topFinding}\`)` : ""}`.slice(
+                  0,
+                  MAX_SECTION_CHARS,
+                ),
+              },
+            },
+          ]
+        : []),
       ...(links.length
         ? [{ type: "section", text: { type: "mrkdwn", text: links.join("\n") } }]
         : []),

@@ -182,6 +182,8 @@ describe("notifications", () => {
       captureId: expect.stringMatching(/^pm-/),
       occurrences: 1,
       evidenceUri: expect.stringContaining("custody.json"),
+      headline: expect.stringMatching(/^app in shop\/checkout-1: /),
+      topFinding: expect.any(String),
     });
     expect(
       verifyBody(

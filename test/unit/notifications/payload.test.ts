@@ -33,6 +33,8 @@ describe("notification payload", () => {
       outcome: "succeeded",
       evidenceUri: "s3://evidence/test/shop/checkout-7d9f-abcde/t/custody.json",
       forensicPod: "shop/forensic-pm-1",
+      headline: null,
+      topFinding: null,
       at: "2026-11-22T10:00:09Z",
     });
   });

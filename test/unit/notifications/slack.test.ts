@@ -46,10 +46,34 @@ describe("Slack message", () => {
         captureId: "pm-1",
         evidenceUri: "s3://b/k/custody.json",
         forensicPod: "shop/f",
+        headline: `app in shop/x: ${"a very long finding ".repeat(300)}`,
+        topFinding: "oom.limit",
       },
       "2026-11-22T10:00:06Z",
     );
     expect(() => blockKitMessage.parse(toSlackMessage(payload))).not.toThrow();
+  });
+
+  it("leads with the postmortem's headline and its top finding when the capture has one", () => {
+    const message = toSlackMessage(
+      buildPayload(
+        "captured",
+        makePodEvent({ reason: "OOMKilled", exitCode: 137 }),
+        {
+          headline:
+            "app in shop/checkout-7d9f-abcde: The container was OOMKilled at its memory limit of 256Mi.",
+          topFinding: "oom.limit",
+        },
+        "2026-11-22T10:00:06Z",
+      ),
+    );
+    expect(message.blocks[2]).toEqual({
+      type: "section",
+      text: {
+        type: "mrkdwn",
+        text: "*Why:* app in shop/checkout-7d9f-abcde: The container was OOMKilled at its memory limit of 256Mi. (`oom.limit`)",
+      },
+    });
   });
 
   it("shows the pod, the reason with its exit code, the evidence and how to open the forensic pod", () => {
