@@ -7,12 +7,12 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 
+import { generateClusterCertificates } from "../../sim/kube-certs.ts";
 import { createLogger } from "../../src/logging.ts";
 import { defaultRemoteConfig, toWatcherConfig } from "../../src/model/remote-config.ts";
 import { createWatcherMetrics } from "../../watcher/metrics.ts";
 import type { RestateLink } from "../../watcher/restate-link.ts";
 import { createWatcher } from "../../watcher/watcher.ts";
-import { generateCertificates } from "../harness/certs.ts";
 import { rawPod } from "./synthetic-pods.ts";
 
 /**
@@ -383,7 +383,7 @@ async function startServer(transport: Transport, dir: string, run: () => Run) {
   if (transport === "http1") {
     server = http.createServer(handler);
   } else {
-    const certs = generateCertificates(dir);
+    const certs = await generateClusterCertificates(dir);
     server = http2.createSecureServer(
       {
         key: readFileSync(certs.serverKey),

@@ -1,12 +1,8 @@
+import type { CoreV1Api } from "@kubernetes/client-node";
 import {
-  ApiextensionsV1Api,
   AuthorizationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
   NetworkingV1Api,
-  PatchStrategy,
   RbacAuthorizationV1Api,
-  setHeaderOptions,
   type KubeConfig,
   type V1PolicyRule,
 } from "@kubernetes/client-node";
@@ -15,25 +11,27 @@ import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { custodySchema } from "../../src/evidence/custody.ts";
-import { createS3Client, createS3Store } from "../../src/evidence/s3-store.ts";
-import { createKubeAccess } from "../../src/k8s/kube-access.ts";
+import type { PodEvent } from "../../src/model/pod-event.ts";
 import type { RemoteConfigInput } from "../../src/model/remote-config.ts";
-import type { CaptureStatus } from "../../workflows/capture.workflow.ts";
 import { createWorkflowMetrics, type WorkflowMetrics } from "../../workflows/metrics.ts";
-import { createServices } from "../../workflows/services.ts";
-import { lastTerminationOf, makePodEvent } from "../fixtures/pod-events.ts";
-import { CaptureDriver, captureWorkflowOf } from "../harness/capture-driver.ts";
+import {
+  captureClient,
+  captureServices,
+  crashedPod as crashPod,
+  runCapture,
+  setCaptureConfig as configure,
+  startCaptureBed,
+  startSnapshotController,
+  type CaptureBed,
+} from "../harness/capture-fixture.ts";
 import { eventually } from "../harness/eventually.ts";
-import { startFakeKubelet, type FakeKubelet } from "../harness/fake-kubelet.ts";
-import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
+import type { FakeKubelet } from "../harness/fake-kubelet.ts";
 import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
-import { startS3, type S3Harness } from "../harness/s3-server.ts";
-import { setConfig } from "./watcher-helpers.ts";
+import type { S3Harness } from "../harness/s3-server.ts";
 
 const CLUSTER = "hard";
 const NS = "orders";
-const SNAPSHOTS = { group: "snapshot.storage.k8s.io", version: "v1", plural: "volumesnapshots" };
-let cluster: KubeCluster;
+let bed: CaptureBed;
 let kubelet: FakeKubelet;
 let s3: S3Harness;
 let admin: RestateHarness;
@@ -61,191 +59,18 @@ const WORKFLOWS_RULES: V1PolicyRule[] = [
   { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: ["create", "delete"] },
 ];
 
-function servicesFor(kubeConfig: KubeConfig, metrics: WorkflowMetrics) {
-  const client = createS3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: s3.credentials,
-  });
-  const services = createServices({
-    kube: createKubeAccess(kubeConfig),
-    store: createS3Store({ client, bucket: s3.bucket }),
-    metrics,
-    evidencePrefix: undefined,
-    identity: "capture-hardening-test",
-    version: "test",
-    settings: {
-      retriever: { image: "podmortem:dev", namespace: "podmortem", s3Secret: "retriever-s3" },
-      evidence: {
-        kind: "s3",
-        bucket: s3.bucket,
-        prefix: undefined,
-        endpoint: s3.endpoint,
-        region: s3.region,
-        forcePathStyle: true,
-        kmsKeyId: undefined,
-      },
-      kubeletInsecureTls: false,
-    },
-  });
-  return [...services, CaptureDriver];
-}
-
-async function installSnapshotCrd() {
-  await kc.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({
-    body: {
-      metadata: {
-        name: "volumesnapshots.snapshot.storage.k8s.io",
-        annotations: {
-          "api-approved.kubernetes.io": "https://github.com/kubernetes-csi/external-snapshotter",
-        },
-      },
-      spec: {
-        group: SNAPSHOTS.group,
-        scope: "Namespaced",
-        names: {
-          plural: "volumesnapshots",
-          singular: "volumesnapshot",
-          kind: "VolumeSnapshot",
-          listKind: "VolumeSnapshotList",
-        },
-        versions: [
-          {
-            name: "v1",
-            served: true,
-            storage: true,
-            schema: {
-              openAPIV3Schema: { type: "object", x_kubernetes_preserve_unknown_fields: true },
-            },
-          },
-        ],
-      },
-    },
-  });
-  await eventually(async () => {
-    await kc
-      .makeApiClient(CustomObjectsApi)
-      .listNamespacedCustomObject({ ...SNAPSHOTS, namespace: NS });
-  }, 20_000);
-}
-
-/** Plays the snapshot controller: every snapshot becomes ready to use. */
-function snapshotController(): () => void {
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const timer = setInterval(() => {
-    void custom
-      .listNamespacedCustomObject({ ...SNAPSHOTS, namespace: NS })
-      .then(async (list) => {
-        const items = (
-          list as {
-            items: Array<{ metadata: { name: string }; status?: { readyToUse?: boolean } }>;
-          }
-        ).items;
-        for (const item of items) {
-          if (item.status?.readyToUse) continue;
-          await custom.patchNamespacedCustomObject(
-            {
-              ...SNAPSHOTS,
-              namespace: NS,
-              name: item.metadata.name,
-              body: { status: { readyToUse: true } },
-            },
-            setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-          );
-        }
-      })
-      .catch(() => undefined);
-  }, 300);
-  return () => clearInterval(timer);
-}
-
-function workflowOf(harness: RestateHarness, id: string) {
-  return captureWorkflowOf(harness.ingressUrl, id);
-}
-
-async function capture(
-  harness: RestateHarness,
-  event: ReturnType<typeof makePodEvent>,
-  id: string,
-): Promise<CaptureStatus> {
-  const workflow = workflowOf(harness, id);
-  await workflow.workflowSubmit({ event, incidentKey: `${event.cluster}:${event.signature}` });
-  return workflow.workflowAttach();
-}
+const workflowOf = (harness: RestateHarness, id: string) => captureClient(harness.ingressUrl, id);
+const capture = (harness: RestateHarness, event: PodEvent, id: string) =>
+  runCapture(harness.ingressUrl, event, id);
+const setCaptureConfig = (config: RemoteConfigInput["capture"]) =>
+  configure([admin, restricted], CLUSTER, config);
+const snapshotController = () => startSnapshotController(kc, NS);
 
 /** A pod that crashed and whose container runs again (a crash loop's running window). */
 async function crashedPod(name: string, options: { volume?: boolean; owned?: boolean } = {}) {
-  if (options.volume) {
-    await core.createNamespacedPersistentVolumeClaim({
-      namespace: NS,
-      body: {
-        metadata: { name: `${name}-data` },
-        spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
-      },
-    });
-  }
-  await core.createNamespacedPod({
-    namespace: NS,
-    body: {
-      metadata: {
-        name,
-        labels: { app: "orders" },
-        annotations: { "fake-kubelet/scenario": "healthy" },
-        ...(options.owned
-          ? {
-              ownerReferences: [
-                {
-                  apiVersion: "apps/v1",
-                  kind: "ReplicaSet",
-                  name: "orders-rs",
-                  uid: "00000000-0000-0000-0000-000000000002",
-                  controller: true,
-                },
-              ],
-            }
-          : {}),
-      },
-      spec: {
-        containers: [
-          {
-            name: "app",
-            image: "registry.example/orders:1",
-            ...(options.volume ? { volumeMounts: [{ name: "data", mountPath: "/data" }] } : {}),
-          },
-        ],
-        ...(options.volume
-          ? { volumes: [{ name: "data", persistentVolumeClaim: { claimName: `${name}-data` } }] }
-          : {}),
-      },
-    },
-  });
-  await eventually(async () => {
-    const pod = await core.readNamespacedPod({ name, namespace: NS });
-    expect(pod.status?.containerStatuses?.[0]?.state?.running).toBeDefined();
-  }, 20_000);
-  await kubelet.crashNow(NS, name, "app", { exitCode: 2, reason: "Error" });
+  const event = await crashPod({ core, kubelet, cluster: CLUSTER, namespace: NS }, name, options);
   await kubelet.runNow(NS, name, "app");
-  const pod = await core.readNamespacedPod({ name, namespace: NS });
-  return makePodEvent({
-    cluster: CLUSTER,
-    namespace: NS,
-    pod: name,
-    podUID: pod.metadata!.uid!,
-    node: pod.spec!.nodeName!,
-    container: "app",
-    ...lastTerminationOf(pod, "app"),
-    workload: { kind: "Pod", name },
-  });
-}
-
-/** Many captures in one namespace here: capture.limits (tested in attack.test.ts) stay out of the way. */
-const NO_LIMITS = { forensicCopiesPerNamespace: 1000, capturesPerMinute: 10_000 };
-
-async function setCaptureConfig(config: RemoteConfigInput["capture"]) {
-  const capture = { limits: NO_LIMITS, ...config };
-  await setConfig(admin, CLUSTER, { capture });
-  await setConfig(restricted, CLUSTER, { capture });
+  return event;
 }
 
 type Readable = {
@@ -269,43 +94,24 @@ async function canRestricted(verb: string, group: string, resource: string): Pro
 }
 
 beforeAll(async () => {
-  [cluster, s3] = await Promise.all([startKubeCluster(), startS3()]);
-  kc = cluster.kubeConfig();
-  core = kc.makeApiClient(CoreV1Api);
-  kubelet = await startFakeKubelet(cluster, {
-    nodes: ["node-a"],
-    checkpointBytes: 2 * 1024 * 1024,
-  });
-  for (const name of [NS, "podmortem"])
-    await core.createNamespace({ body: { metadata: { name } } });
-  await core.createNamespacedSecret({
-    namespace: "podmortem",
-    body: {
-      metadata: { name: "retriever-s3" },
-      stringData: {
-        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-        AWS_REGION: s3.region,
-      },
-    },
-  });
-  await installSnapshotCrd();
+  bed = await startCaptureBed(NS, { checkpointBytes: 2 * 1024 * 1024 });
+  ({ kubelet, s3, kc, core } = bed);
+  const identity = "capture-hardening-test";
   adminMetrics = createWorkflowMetrics();
-  admin = await startRestate({ services: servicesFor(kc, adminMetrics) });
+  admin = await startRestate({
+    services: captureServices(kc, s3, { identity, metrics: adminMetrics }),
+  });
   restricted = await startRestate({
-    services: servicesFor(
-      cluster.kubeConfigForToken(cluster.restrictedToken),
-      createWorkflowMetrics(),
-    ),
+    services: captureServices(bed.cluster.kubeConfigForToken(bed.cluster.restrictedToken), s3, {
+      identity,
+    }),
   });
 }, 180_000);
 
 afterAll(async () => {
   await restricted?.[Symbol.asyncDispose]();
   await admin?.[Symbol.asyncDispose]();
-  await kubelet?.[Symbol.asyncDispose]();
-  await cluster?.[Symbol.asyncDispose]();
-  await s3?.[Symbol.asyncDispose]();
+  await bed?.[Symbol.asyncDispose]();
 });
 
 describe("a capture under stress", () => {

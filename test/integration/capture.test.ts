@@ -1,35 +1,31 @@
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  NetworkingV1Api,
-  ApiextensionsV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-} from "@kubernetes/client-node";
+import type { CoreV1Api } from "@kubernetes/client-node";
+import { NetworkingV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { custodySchema } from "../../src/evidence/custody.ts";
-import { createS3Client, createS3Store } from "../../src/evidence/s3-store.ts";
-import { createKubeAccess } from "../../src/k8s/kube-access.ts";
+import type { PodEvent } from "../../src/model/pod-event.ts";
 import type { RemoteConfigInput } from "../../src/model/remote-config.ts";
-import type { CaptureStatus } from "../../workflows/capture.workflow.ts";
-import { createWorkflowMetrics } from "../../workflows/metrics.ts";
-import { createServices } from "../../workflows/services.ts";
-import { lastTerminationOf, makePodEvent } from "../fixtures/pod-events.ts";
-import { CaptureDriver, captureWorkflowOf } from "../harness/capture-driver.ts";
+import { makePodEvent } from "../fixtures/pod-events.ts";
+import { captureWorkflowOf } from "../harness/capture-driver.ts";
+import {
+  captureServices,
+  crashedPod,
+  runCapture,
+  setCaptureConfig as configure,
+  startCaptureBed,
+  startSnapshotController,
+  type CaptureBed,
+} from "../harness/capture-fixture.ts";
 import { eventually } from "../harness/eventually.ts";
-import { startFakeKubelet, type FakeKubelet } from "../harness/fake-kubelet.ts";
-import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
+import type { FakeKubelet } from "../harness/fake-kubelet.ts";
 import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
-import { startS3, type S3Harness } from "../harness/s3-server.ts";
-import { setConfig } from "./watcher-helpers.ts";
+import type { S3Harness } from "../harness/s3-server.ts";
 
 const CLUSTER = "cap";
 const NS = "shop";
-let cluster: KubeCluster;
+let bed: CaptureBed;
 let kubelet: FakeKubelet;
 let s3: S3Harness;
 let restate: RestateHarness;
@@ -38,231 +34,27 @@ let kc: KubeConfig;
 let core: CoreV1Api;
 const sha256 = (bytes: Buffer | string) => createHash("sha256").update(bytes).digest("hex");
 
-function servicesFor(kubeConfig: KubeConfig) {
-  const client = createS3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: s3.credentials,
-  });
-  const services = createServices({
-    kube: createKubeAccess(kubeConfig),
-    store: createS3Store({ client, bucket: s3.bucket }),
-    metrics: createWorkflowMetrics(),
-    evidencePrefix: undefined,
-    identity: "capture-test",
-    version: "test",
-    settings: {
-      retriever: { image: "podmortem:dev", namespace: "podmortem", s3Secret: "retriever-s3" },
-      evidence: {
-        kind: "s3",
-        bucket: s3.bucket,
-        prefix: undefined,
-        endpoint: s3.endpoint,
-        region: s3.region,
-        forcePathStyle: true,
-        kmsKeyId: undefined,
-      },
-      kubeletInsecureTls: false,
-    },
-  });
-  return [...services, CaptureDriver];
-}
-
-async function installSnapshotCrd() {
-  await kc.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({
-    body: {
-      metadata: {
-        name: "volumesnapshots.snapshot.storage.k8s.io",
-        annotations: {
-          "api-approved.kubernetes.io": "https://github.com/kubernetes-csi/external-snapshotter",
-        },
-      },
-      spec: {
-        group: "snapshot.storage.k8s.io",
-        scope: "Namespaced",
-        names: {
-          plural: "volumesnapshots",
-          singular: "volumesnapshot",
-          kind: "VolumeSnapshot",
-          listKind: "VolumeSnapshotList",
-        },
-        versions: [
-          {
-            name: "v1",
-            served: true,
-            storage: true,
-            schema: {
-              openAPIV3Schema: { type: "object", x_kubernetes_preserve_unknown_fields: true },
-            },
-          },
-        ],
-      },
-    },
-  });
-  await eventually(async () => {
-    await kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
-      group: "snapshot.storage.k8s.io",
-      version: "v1",
-      namespace: NS,
-      plural: "volumesnapshots",
-    });
-  }, 20_000);
-}
-
-/** Plays the snapshot controller: every snapshot becomes ready to use. */
-function snapshotController(): () => void {
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const timer = setInterval(() => {
-    void custom
-      .listNamespacedCustomObject({
-        group: "snapshot.storage.k8s.io",
-        version: "v1",
-        namespace: NS,
-        plural: "volumesnapshots",
-      })
-      .then(async (list) => {
-        for (const item of (
-          list as {
-            items: Array<{ metadata: { name: string }; status?: { readyToUse?: boolean } }>;
-          }
-        ).items) {
-          if (item.status?.readyToUse) continue;
-          await custom.patchNamespacedCustomObject(
-            {
-              group: "snapshot.storage.k8s.io",
-              version: "v1",
-              namespace: NS,
-              plural: "volumesnapshots",
-              name: item.metadata.name,
-              body: { status: { readyToUse: true } },
-            },
-            setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-          );
-        }
-      })
-      .catch(() => undefined);
-  }, 300);
-  return () => clearInterval(timer);
-}
-
-async function capture(
-  harness: RestateHarness,
-  event: ReturnType<typeof makePodEvent>,
-  id: string,
-): Promise<CaptureStatus> {
-  const workflow = captureWorkflowOf(harness.ingressUrl, id);
-  await workflow.workflowSubmit({ event, incidentKey: `${event.cluster}:${event.signature}` });
-  return workflow.workflowAttach();
-}
-
-async function crashingPod(name: string, extra: { volumes?: boolean; owned?: boolean } = {}) {
-  if (extra.volumes) {
-    await core.createNamespacedPersistentVolumeClaim({
-      namespace: NS,
-      body: {
-        metadata: { name: `${name}-data` },
-        spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
-      },
-    });
-  }
-  await core.createNamespacedPod({
-    namespace: NS,
-    body: {
-      metadata: {
-        name,
-        annotations: { "fake-kubelet/scenario": "healthy" },
-        ...(extra.owned
-          ? {
-              ownerReferences: [
-                {
-                  apiVersion: "apps/v1",
-                  kind: "ReplicaSet",
-                  name: "shop-rs",
-                  uid: "00000000-0000-0000-0000-000000000001",
-                  controller: true,
-                },
-              ],
-            }
-          : {}),
-      },
-      spec: {
-        containers: [
-          {
-            name: "app",
-            image: "registry.example/app:1",
-            command: ["/app"],
-            livenessProbe: { httpGet: { path: "/healthz", port: 8080 } },
-            ...(extra.volumes ? { volumeMounts: [{ name: "data", mountPath: "/data" }] } : {}),
-          },
-        ],
-        ...(extra.volumes
-          ? { volumes: [{ name: "data", persistentVolumeClaim: { claimName: `${name}-data` } }] }
-          : {}),
-      },
-    },
-  });
-  await eventually(async () => {
-    const pod = await core.readNamespacedPod({ name, namespace: NS });
-    expect(pod.status?.containerStatuses?.[0]?.state?.running).toBeDefined();
-  }, 20_000);
-  await kubelet.crashNow(NS, name, "app", { exitCode: 1, reason: "Error" });
-  const pod = await core.readNamespacedPod({ name, namespace: NS });
-  return makePodEvent({
-    cluster: CLUSTER,
-    namespace: NS,
-    pod: name,
-    podUID: pod.metadata!.uid!,
-    node: pod.spec!.nodeName!,
-    container: "app",
-    ...lastTerminationOf(pod, "app"),
-    workload: { kind: "Pod", name },
-  });
-}
-
-/** Many captures in one namespace here: capture.limits (tested in attack.test.ts) stay out of the way. */
-const NO_LIMITS = { forensicCopiesPerNamespace: 1000, capturesPerMinute: 10_000 };
-
-async function setCaptureConfig(config: RemoteConfigInput["capture"]) {
-  const capture = { limits: NO_LIMITS, ...config };
-  await setConfig(restate, CLUSTER, { capture });
-  await setConfig(restricted, CLUSTER, { capture });
-}
+const capture = (harness: RestateHarness, event: PodEvent, id: string) =>
+  runCapture(harness.ingressUrl, event, id);
+const crashingPod = (name: string, options: { volume?: boolean; owned?: boolean } = {}) =>
+  crashedPod({ core, kubelet, cluster: CLUSTER, namespace: NS }, name, options);
+const setCaptureConfig = (config: RemoteConfigInput["capture"]) =>
+  configure([restate, restricted], CLUSTER, config);
+const snapshotController = () => startSnapshotController(kc, NS);
 
 beforeAll(async () => {
-  [cluster, s3] = await Promise.all([startKubeCluster(), startS3()]);
-  kc = cluster.kubeConfig();
-  core = kc.makeApiClient(CoreV1Api);
-  kubelet = await startFakeKubelet(cluster, {
-    nodes: ["node-a"],
-    checkpointBytes: 3 * 1024 * 1024,
-  });
-  for (const name of [NS, "podmortem"])
-    await core.createNamespace({ body: { metadata: { name } } });
-  await core.createNamespacedSecret({
-    namespace: "podmortem",
-    body: {
-      metadata: { name: "retriever-s3" },
-      stringData: {
-        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-        AWS_REGION: s3.region,
-      },
-    },
-  });
-  await installSnapshotCrd();
-  restate = await startRestate({ services: servicesFor(kc) });
+  bed = await startCaptureBed(NS, { checkpointBytes: 3 * 1024 * 1024 });
+  ({ kubelet, s3, kc, core } = bed);
+  restate = await startRestate({ services: captureServices(kc, s3) });
   restricted = await startRestate({
-    services: servicesFor(cluster.kubeConfigForToken(cluster.restrictedToken)),
+    services: captureServices(bed.cluster.kubeConfigForToken(bed.cluster.restrictedToken), s3),
   });
 }, 120_000);
 
 afterAll(async () => {
   await restricted?.[Symbol.asyncDispose]();
   await restate?.[Symbol.asyncDispose]();
-  await kubelet?.[Symbol.asyncDispose]();
-  await cluster?.[Symbol.asyncDispose]();
-  await s3?.[Symbol.asyncDispose]();
+  await bed?.[Symbol.asyncDispose]();
 });
 
 describe("the Capture workflow", () => {
@@ -273,7 +65,7 @@ describe("the Capture workflow", () => {
       forensicPod: { ttlS: 3600 },
     });
     const stopController = snapshotController();
-    const event = await crashingPod("checkout-1", { volumes: true });
+    const event = await crashingPod("checkout-1", { volume: true });
     await kubelet.runNow(NS, "checkout-1", "app");
     const status = await capture(restate, event, "pm-full").finally(stopController);
 

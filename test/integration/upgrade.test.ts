@@ -1,11 +1,4 @@
-import {
-  ApiextensionsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-} from "@kubernetes/client-node";
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -22,8 +15,14 @@ import type { CaptureStatus } from "../../workflows/capture.workflow.ts";
 import { serveEndpoint, type Endpoint } from "../../workflows/endpoint.ts";
 import { createWorkflowMetrics, type WorkflowMetrics } from "../../workflows/metrics.ts";
 import { createServices } from "../../workflows/services.ts";
-import { makePodEvent } from "../fixtures/pod-events.ts";
-import { CaptureDriver, captureWorkflowOf } from "../harness/capture-driver.ts";
+import { CaptureDriver } from "../harness/capture-driver.ts";
+import {
+  captureClient as captureClientOf,
+  crashedPod,
+  installSnapshotCrd,
+  markReady,
+  snapshotNames,
+} from "../harness/capture-fixture.ts";
 import { eventually } from "../harness/eventually.ts";
 import { startFakeKubelet, type FakeKubelet } from "../harness/fake-kubelet.ts";
 import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
@@ -71,116 +70,18 @@ async function capturesCounted(metrics: WorkflowMetrics): Promise<number> {
   return metric.values.reduce((sum, value) => sum + value.value, 0);
 }
 
-async function installSnapshotCrd() {
-  await kc.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({
-    body: {
-      metadata: {
-        name: "volumesnapshots.snapshot.storage.k8s.io",
-        annotations: {
-          "api-approved.kubernetes.io": "https://github.com/kubernetes-csi/external-snapshotter",
-        },
-      },
-      spec: {
-        group: "snapshot.storage.k8s.io",
-        scope: "Namespaced",
-        names: {
-          plural: "volumesnapshots",
-          singular: "volumesnapshot",
-          kind: "VolumeSnapshot",
-          listKind: "VolumeSnapshotList",
-        },
-        versions: [
-          {
-            name: "v1",
-            served: true,
-            storage: true,
-            schema: {
-              openAPIV3Schema: { type: "object", x_kubernetes_preserve_unknown_fields: true },
-            },
-          },
-        ],
-      },
-    },
-  });
-  await eventually(async () => {
-    await kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
-      group: "snapshot.storage.k8s.io",
-      version: "v1",
-      namespace: NS,
-      plural: "volumesnapshots",
-    });
-  }, 20_000);
-}
-
-const SNAPSHOTS = {
-  group: "snapshot.storage.k8s.io",
-  version: "v1",
-  namespace: NS,
-  plural: "volumesnapshots",
-};
-
 /** What the snapshot controller would do once the storage finished: ready to use. */
 async function markSnapshotsReady(): Promise<number> {
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const list = (await custom.listNamespacedCustomObject(SNAPSHOTS)) as {
-    items: Array<{ metadata: { name: string } }>;
-  };
-  for (const item of list.items) {
-    await custom.patchNamespacedCustomObject(
-      { ...SNAPSHOTS, name: item.metadata.name, body: { status: { readyToUse: true } } },
-      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-    );
-  }
-  return list.items.length;
+  const names = await snapshotNames(kc, NS);
+  for (const name of names) await markReady(kc, NS, name);
+  return names.length;
 }
 
 /** A pod with a volume whose container has just crashed, as the watcher would report it. */
-async function crashedPodWithVolume(name: string) {
-  await core.createNamespacedPersistentVolumeClaim({
-    namespace: NS,
-    body: {
-      metadata: { name: `${name}-data` },
-      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
-    },
-  });
-  await core.createNamespacedPod({
-    namespace: NS,
-    body: {
-      metadata: { name, annotations: { "fake-kubelet/scenario": "healthy" } },
-      spec: {
-        containers: [
-          {
-            name: "app",
-            image: "registry.example/app:1",
-            command: ["/app"],
-            volumeMounts: [{ name: "data", mountPath: "/data" }],
-          },
-        ],
-        volumes: [{ name: "data", persistentVolumeClaim: { claimName: `${name}-data` } }],
-      },
-    },
-  });
-  await eventually(async () => {
-    const pod = await core.readNamespacedPod({ name, namespace: NS });
-    expect(pod.status?.containerStatuses?.[0]?.state?.running).toBeDefined();
-  }, 20_000);
-  await kubelet.crashNow(NS, name, "app", { exitCode: 1, reason: "Error" });
-  const pod = await core.readNamespacedPod({ name, namespace: NS });
-  return makePodEvent({
-    cluster: CLUSTER,
-    namespace: NS,
-    pod: name,
-    podUID: pod.metadata!.uid!,
-    node: pod.spec!.nodeName!,
-    container: "app",
-    restartCount: 0,
-    workload: { kind: "Pod", name },
-  });
-}
+const crashedPodWithVolume = (name: string) =>
+  crashedPod({ core, kubelet, cluster: CLUSTER, namespace: NS }, name, { volume: true });
 
-function captureClient(id: string) {
-  return captureWorkflowOf(restate.ingressUrl, id);
-}
+const captureClient = (id: string) => captureClientOf(restate.ingressUrl, id);
 
 async function pinnedDeployment(captureId: string): Promise<string | null> {
   const rows = await restate.query<{ pinned_deployment_id: string | null }>(
@@ -197,7 +98,7 @@ beforeAll(async () => {
   core = kc.makeApiClient(CoreV1Api);
   kubelet = await startFakeKubelet(cluster, { nodes: ["node-a"] });
   await core.createNamespace({ body: { metadata: { name: NS } } });
-  await installSnapshotCrd();
+  await installSnapshotCrd(kc, NS);
   evidenceDir = await mkdtemp(path.join(os.tmpdir(), "podmortem-upgrade-"));
   restate = await startRestate();
 }, 180_000);
