@@ -8,7 +8,7 @@ import type {
 } from "../../workflows/capture.workflow.ts";
 
 /**
- * Capture.run and Capture.expire are private: only Incident starts a capture and only the capture
+ * Capture.run and Capture.removeCopyAtTtl are private: only Incident starts a capture and only the capture
  * schedules its expiry. Tests that drive a capture directly register this service beside the
  * product's and go through it, as Incident would.
  */
@@ -21,7 +21,9 @@ export const CaptureDriver = restate.service({
         .run(input.request);
     },
     expire: async (ctx: restate.Context, input: { captureId: string }) =>
-      ctx.workflowClient<CaptureWorkflow>({ name: "Capture" }, input.captureId).expire(undefined),
+      ctx
+        .workflowClient<CaptureWorkflow>({ name: "Capture" }, input.captureId)
+        .removeCopyAtTtl(undefined),
   },
 });
 

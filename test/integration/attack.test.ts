@@ -332,6 +332,7 @@ describe("podmortem under attack", () => {
     const routes: Array<[string, unknown]> = [
       ["Capture/pm-x/run", { event, incidentKey: "x" }],
       ["Capture/pm-x/expire", {}],
+      ["Capture/pm-x/removeCopyAtTtl", {}],
       [`Incident/${CLUSTER}:${event.signature}/record`, { event }],
       [`Incident/${CLUSTER}:${event.signature}/get`, null],
       [`AuditLog/${CLUSTER}/append`, { kind: "config.changed", cluster: CLUSTER, detail: {} }],

@@ -269,7 +269,7 @@ describe("a capture under stress", () => {
     // SELECT *: naming scheduled_start_at alone answers rows without it on restate 1.7.12.
     const scheduled = await admin.query<{ status: string; scheduled_start_at: string | null }>(
       "SELECT * FROM sys_invocation " +
-        "WHERE target_service_key = 'pm-ttl' AND target_handler_name = 'expire'",
+        "WHERE target_service_key = 'pm-ttl' AND target_handler_name = 'removeCopyAtTtl'",
     );
     expect(scheduled).toHaveLength(1);
     expect(scheduled[0]!.status).toBe("scheduled");
