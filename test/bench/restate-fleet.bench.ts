@@ -136,12 +136,24 @@ async function runFleet(label: string, phase: string) {
       900_000,
       1000,
     );
-    const occurrences = await query<{ value_utf8: string }>(
-      `SELECT value_utf8 FROM state WHERE service_name = 'Incident' AND key = 'incident' AND service_key LIKE '${phase}-%'`,
-    );
-    const counted = occurrences
-      .map((row) => (JSON.parse(row.value_utf8) as { occurrences: number }).occurrences)
-      .reduce((a, b) => a + b, 0);
+    const countedNow = async () =>
+      (
+        await query<{ value_utf8: string }>(
+          `SELECT value_utf8 FROM state WHERE service_name = 'Incident' AND key = 'incident' AND service_key LIKE '${phase}-%'`,
+        )
+      )
+        .map((row) => (JSON.parse(row.value_utf8) as { occurrences: number }).occurrences)
+        .reduce((a, b) => a + b, 0);
+    // Captures finish on the first crash; the later crashes of each loop are still arriving.
+    const counted = await eventually(
+      async () => {
+        const now = await countedNow();
+        if (now < expectedTerminations) throw new Error(`${now} of ${expectedTerminations}`);
+        return now;
+      },
+      120_000,
+      500,
+    ).catch(countedNow);
     const records = await query<Timing>(
       "SELECT created_at, completed_at FROM sys_invocation WHERE target_service_name = 'Incident' AND target_handler_name = 'record' AND status = 'completed'",
     );
@@ -196,3 +208,5 @@ process.stdout.write(
     runs: [single, three],
   })}\n`,
 );
+// Keep-alive connections of the watchers' shared dispatchers would hold the process open.
+process.exit(0);
