@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -12,6 +11,7 @@ import { createServices } from "../../workflows/services.ts";
 import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
 import { freePort } from "../harness/ports.ts";
 import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
+import { runProgram } from "../harness/cli.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..", "..");
 let cluster: KubeCluster;
@@ -29,15 +29,9 @@ type Run = { code: number | null; stdout: string; stderr: string };
  * HOME that holds no ~/.kube/config and only the variables given.
  */
 function run(binary: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const child = spawn(path.join(REPO, "bin", binary), args, {
+  return runProgram(path.join(REPO, "bin", binary), args, {
     env: { PATH: process.env.PATH, HOME: dir, ...env },
   });
-  child.stdin.end();
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
 }
 
 const restateFlags = () => ["--restate-url", restate.ingressUrl, "--admin-url", restate.adminUrl];

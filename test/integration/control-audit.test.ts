@@ -1,6 +1,4 @@
 import * as restate from "@restatedev/restate-sdk";
-import { spawn } from "node:child_process";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { sealEntry, type AuditEntry, type AuditRecord } from "../../src/audit/chain.ts";
@@ -8,8 +6,8 @@ import { queryAudit, readAuditMarks, verifyAudit } from "../../src/audit/query.t
 import { createAuditLogObject, type AuditLogObject } from "../../workflows/audit-log.object.ts";
 import { eventually } from "../harness/eventually.ts";
 import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
+import { runBinScript, type CliRun } from "../harness/cli.ts";
 
-const REPO = path.resolve(import.meta.dirname, "..", "..");
 const RETENTION = 5;
 let server: RestateHarness;
 
@@ -46,17 +44,10 @@ async function write(records: AuditRecord[]): Promise<void> {
   expect(response.status).toBe(200);
 }
 
-function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(
-    path.join(REPO, "node_modules", ".bin", "node"),
-    [path.join(REPO, "bin", "podmortem.js"), ...args, "--admin-url", server.adminUrl],
-    { env: { PATH: process.env.PATH } },
-  );
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
+function cli(...args: string[]): Promise<CliRun> {
+  return runBinScript("podmortem.js", [...args, "--admin-url", server.adminUrl], {
+    env: { PATH: process.env.PATH },
+  });
 }
 
 type StateRow = { key: string; value_utf8: string };

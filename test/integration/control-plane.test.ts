@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -16,8 +15,8 @@ import { eventually } from "../harness/eventually.ts";
 import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
 import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
 import { enroll } from "./watcher-helpers.ts";
+import { runBinScript, type CliRun } from "../harness/cli.ts";
 
-const REPO = path.resolve(import.meta.dirname, "..", "..");
 const CLUSTER = "ctl";
 const WEBHOOK = "https://hooks.example.com/services/T000/B000/very-secret-token";
 let cluster: KubeCluster;
@@ -25,34 +24,16 @@ let restate: RestateHarness;
 let dir: string;
 
 /** The real CLI as a user runs it; asynchronous, since this process serves the endpoint. */
-function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(...args: string[]): Promise<CliRun> {
   return cliWithInput(undefined, ...args);
 }
 
-function cliWithInput(
-  input: string | undefined,
-  ...args: string[]
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(
-    path.join(REPO, "node_modules", ".bin", "node"),
-    [
-      path.join(REPO, "bin", "podmortem.js"),
-      ...args,
-      "--cluster",
-      CLUSTER,
-      "--restate-url",
-      restate.ingressUrl,
-      "--admin-url",
-      restate.adminUrl,
-    ],
-    { env: { PATH: process.env.PATH, USER: "alice" } },
-  );
-  child.stdin.end(input ?? "");
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
+function cliWithInput(input: string | undefined, ...args: string[]): Promise<CliRun> {
+  const connection = ["--cluster", CLUSTER, "--restate-url", restate.ingressUrl];
+  return runBinScript("podmortem.js", [...args, ...connection, "--admin-url", restate.adminUrl], {
+    env: { PATH: process.env.PATH, USER: "alice" },
+    ...(input === undefined ? {} : { input }),
+  });
 }
 
 beforeAll(async () => {

@@ -1,5 +1,4 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
@@ -28,8 +27,8 @@ import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
 import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
 import { startS3, type S3Harness } from "../harness/s3-server.ts";
 import { setConfig } from "./watcher-helpers.ts";
+import { runBinScript, s3ClientEnv, type CliRun } from "../harness/cli.ts";
 
-const REPO = path.resolve(import.meta.dirname, "..", "..");
 const CLUSTER = "truth";
 const NS = "shop";
 const MIB = 1024 * 1024;
@@ -148,24 +147,10 @@ async function custodyOf(folder: string): Promise<{ bytes: Buffer; custody: Cust
   return { bytes, custody: custodySchema.parse(JSON.parse(bytes.toString())) };
 }
 
-function podmortem(...args: string[]): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(
-    path.join(REPO, "node_modules", ".bin", "node"),
-    [path.join(REPO, "bin", "podmortem.js"), ...args],
-    {
-      env: {
-        PATH: process.env.PATH,
-        PODMORTEM_S3_ENDPOINT: s3.endpoint,
-        PODMORTEM_S3_REGION: s3.region,
-        PODMORTEM_S3_FORCE_PATH_STYLE: "true",
-        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-      },
-    },
-  );
-  let stderr = "";
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stderr })));
+function podmortem(...args: string[]): Promise<CliRun> {
+  return runBinScript("podmortem.js", args, {
+    env: { PATH: process.env.PATH, ...s3ClientEnv(s3) },
+  });
 }
 
 async function snapshotExists(name: string): Promise<boolean> {

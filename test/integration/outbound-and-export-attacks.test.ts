@@ -1,7 +1,6 @@
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import * as clients from "@restatedev/restate-sdk-clients";
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
@@ -25,8 +24,8 @@ import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
 import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
 import { startS3, type S3Harness } from "../harness/s3-server.ts";
 import { setConfig } from "./watcher-helpers.ts";
+import { runBinScript, s3ClientEnv, type CliRun } from "../harness/cli.ts";
 
-const REPO = path.resolve(import.meta.dirname, "..", "..");
 const CLUSTER = "edges";
 const NS = "shop";
 let cluster: KubeCluster;
@@ -67,42 +66,11 @@ function recorder(into: Received[], answer: (path: string) => [number, Record<st
 }
 
 /** The real CLI as a user runs it, against this file's Restate and S3. */
-function podmortem(
-  ...args: string[]
-): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const started = Date.now();
-  const child = spawn(
-    path.join(REPO, "node_modules", ".bin", "node"),
-    [
-      path.join(REPO, "bin", "podmortem.js"),
-      ...args,
-      "--cluster",
-      CLUSTER,
-      "--restate-url",
-      restate.ingressUrl,
-      "--admin-url",
-      restate.adminUrl,
-    ],
-    {
-      env: {
-        PATH: process.env.PATH,
-        USER: "mallory",
-        PODMORTEM_S3_ENDPOINT: s3.endpoint,
-        PODMORTEM_S3_REGION: s3.region,
-        PODMORTEM_S3_FORCE_PATH_STYLE: "true",
-        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-      },
-    },
-  );
-  child.stdin.end();
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) =>
-    child.once("close", (code) => resolve({ code, stdout, stderr, ms: Date.now() - started })),
-  );
+function podmortem(...args: string[]): Promise<CliRun> {
+  const connection = ["--cluster", CLUSTER, "--restate-url", restate.ingressUrl];
+  return runBinScript("podmortem.js", [...args, ...connection, "--admin-url", restate.adminUrl], {
+    env: { PATH: process.env.PATH, USER: "mallory", ...s3ClientEnv(s3) },
+  });
 }
 
 const cluster$ = () =>

@@ -7,9 +7,7 @@ import {
   type V1PodTemplateSpec,
 } from "@kubernetes/client-node";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { custodySchema } from "../../src/evidence/custody.ts";
@@ -28,6 +26,7 @@ import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
 import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
 import { startS3, type S3Harness } from "../harness/s3-server.ts";
 import { setConfig } from "./watcher-helpers.ts";
+import { runBinScript, s3ClientEnv, type CliRun } from "../harness/cli.ts";
 
 const CLUSTER = "pm";
 const NS = "shop";
@@ -623,34 +622,12 @@ describe("the postmortem of a real capture", () => {
   });
 });
 
-const REPO = path.resolve(import.meta.dirname, "../..");
-
-function cli(
-  bin: "podmortem" | "kubectl-forensic",
-  ...args: string[]
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(bin: "podmortem" | "kubectl-forensic", ...args: string[]): Promise<CliRun> {
   const connection =
     bin === "podmortem"
       ? ["--cluster", CLUSTER, "--admin-url", restate.adminUrl, "--restate-url", restate.ingressUrl]
       : [];
-  const child = spawn(
-    path.join(REPO, "node_modules", ".bin", "node"),
-    [path.join(REPO, "bin", `${bin}.js`), ...args.slice(0, 1), ...connection, ...args.slice(1)],
-    {
-      env: {
-        PATH: process.env.PATH,
-        KUBECONFIG: cluster.kubeconfigPath,
-        PODMORTEM_S3_ENDPOINT: s3.endpoint,
-        PODMORTEM_S3_REGION: s3.region,
-        PODMORTEM_S3_FORCE_PATH_STYLE: "true",
-        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-      },
-    },
-  );
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
+  return runBinScript(`${bin}.js`, [...args.slice(0, 1), ...connection, ...args.slice(1)], {
+    env: { PATH: process.env.PATH, KUBECONFIG: cluster.kubeconfigPath, ...s3ClientEnv(s3) },
+  });
 }
