@@ -75,7 +75,7 @@ async function runFleet(label: string, phase: string) {
   try {
     for (let c = 0; c < CLUSTERS; c++) {
       const name = `${phase}-c${c}`;
-      await setConfig({ ingressUrl } as Parameters<typeof setConfig>[0], name, {
+      await setConfig({ ingressUrl }, name, {
         namespaces: { mode: "list", list: [name] },
         dedup: { cooldownS: 0 },
         batch: { flushIntervalMs: 250 },

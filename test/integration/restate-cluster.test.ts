@@ -95,7 +95,7 @@ async function custodies(namespace: string): Promise<Array<{ captureId: string }
 }
 
 async function startStorm(cluster: string, namespace: string): Promise<string[]> {
-  await setConfig({ ingressUrl: restate.ingressUrl } as Parameters<typeof setConfig>[0], cluster, {
+  await setConfig(restate, cluster, {
     batch: { flushIntervalMs: 200 },
     // Every termination sent as it happens: the counts checked here are Restate's, not the
     // watcher's folding.

@@ -30,7 +30,7 @@ export async function incidentsFor(
 }
 
 export async function setConfig(
-  restate: RestateHarness,
+  restate: Pick<RestateHarness, "ingressUrl">,
   cluster: string,
   config: RemoteConfigInput,
 ): Promise<number> {
