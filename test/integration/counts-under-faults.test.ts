@@ -13,14 +13,13 @@ import { makePodEvent } from "../fixtures/pod-events.ts";
 import { eventually } from "../harness/eventually.ts";
 import { startFakeKubelet, type FakeKubelet } from "../harness/fake-kubelet.ts";
 import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
-import { freePort } from "../harness/ports.ts";
-import { startProcess, type ManagedProcess } from "../harness/processes.ts";
+import type { ManagedProcess } from "../harness/processes.ts";
 import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
+import { startWatcherProcess, type WatcherProcess } from "../harness/watcher-process.ts";
 import { incidentsFor, setConfig, sleep } from "./watcher-helpers.ts";
 
 // Every count here must equal the pods' own restartCount, whatever happened to the watcher.
 // Crashes are driven one by one (crashNow, runNow) so each test knows exactly how many happened.
-const REPO = path.resolve(import.meta.dirname, "..", "..");
 let cluster: KubeCluster;
 let kubelet: FakeKubelet;
 let restate: RestateHarness;
@@ -30,35 +29,27 @@ const running = new Set<ManagedProcess>();
 /** Expected against observed, per scenario, printed at the end for the record. */
 const figures: Record<string, unknown> = {};
 
-type Watcher = { process: ManagedProcess; port: number; identity: string };
+type Watcher = WatcherProcess;
 
 async function startWatcher(
   clusterName: string,
   identity: string,
   env: Record<string, string> = {},
 ): Promise<Watcher> {
-  const port = await freePort();
-  const proc = startProcess(
-    path.join(REPO, "node_modules", ".bin", "node"),
-    [path.join(REPO, "bin", "podmortem.js"), "watcher"],
-    {
-      logFile: path.join(cluster.tempDir, `${identity}.log`),
-      env: {
-        PATH: process.env.PATH,
-        KUBECONFIG: cluster.kubeconfigPath,
-        PODMORTEM_CLUSTER_NAME: clusterName,
-        PODMORTEM_RESTATE_URL: restate.ingressUrl,
-        PODMORTEM_HTTP_PORT: String(port),
-        PODMORTEM_IDENTITY: identity,
-        PODMORTEM_LEADER_ELECTION: "false",
-        PODMORTEM_CONFIG_POLL_INTERVAL_MS: "1000",
-        PODMORTEM_LOG_LEVEL: "info",
-        ...env,
-      },
+  const watcher = await startWatcherProcess({
+    cluster,
+    ingressUrl: restate.ingressUrl,
+    clusterName,
+    identity,
+    env: {
+      PODMORTEM_LEADER_ELECTION: "false",
+      PODMORTEM_CONFIG_POLL_INTERVAL_MS: "1000",
+      PODMORTEM_LOG_LEVEL: "info",
+      ...env,
     },
-  );
-  running.add(proc);
-  return { process: proc, port, identity };
+  });
+  running.add(watcher.process);
+  return watcher;
 }
 
 async function ready(watcher: Watcher, timeoutMs = 30_000): Promise<void> {

@@ -11,44 +11,35 @@ import { createServices } from "../../workflows/services.ts";
 import { eventually } from "../harness/eventually.ts";
 import { startFakeKubelet, type FakeKubelet } from "../harness/fake-kubelet.ts";
 import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
-import { freePort } from "../harness/ports.ts";
-import { startProcess, type ManagedProcess } from "../harness/processes.ts";
+import type { ManagedProcess } from "../harness/processes.ts";
 import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
+import { startWatcherProcess } from "../harness/watcher-process.ts";
 import { incidentsFor, setConfig } from "./watcher-helpers.ts";
 
 const CLUSTER = "ha";
 const MAX_RESTARTS = 3;
 const LEASE_DURATION_S = 4;
-const REPO = path.resolve(import.meta.dirname, "..", "..");
 let cluster: KubeCluster;
 let kubelet: FakeKubelet;
 let restate: RestateHarness;
 const watchers = new Map<string, { process: ManagedProcess; port: number }>();
 
-async function startWatcherProcess(identity: string) {
-  const port = await freePort();
-  const proc = startProcess(
-    path.join(REPO, "node_modules", ".bin", "node"),
-    [path.join(REPO, "bin", "podmortem.js"), "watcher"],
-    {
-      logFile: path.join(cluster.tempDir, `${identity}.log`),
-      env: {
-        PATH: process.env.PATH,
-        KUBECONFIG: cluster.kubeconfigPath,
-        PODMORTEM_CLUSTER_NAME: CLUSTER,
-        PODMORTEM_RESTATE_URL: restate.ingressUrl,
-        PODMORTEM_HTTP_PORT: String(port),
-        PODMORTEM_IDENTITY: identity,
-        PODMORTEM_LEADER_ELECTION: "true",
-        PODMORTEM_LEASE_NAMESPACE: "podmortem",
-        PODMORTEM_LEASE_DURATION_S: String(LEASE_DURATION_S),
-        PODMORTEM_RENEW_DEADLINE_S: "3",
-        PODMORTEM_RETRY_PERIOD_S: "0.5",
-        PODMORTEM_CONFIG_POLL_INTERVAL_MS: "500",
-        PODMORTEM_LOG_LEVEL: process.env.HA_LOG_LEVEL ?? "warn",
-      },
+async function startReplica(identity: string) {
+  const { process: proc, port } = await startWatcherProcess({
+    cluster,
+    ingressUrl: restate.ingressUrl,
+    clusterName: CLUSTER,
+    identity,
+    env: {
+      PODMORTEM_LEADER_ELECTION: "true",
+      PODMORTEM_LEASE_NAMESPACE: "podmortem",
+      PODMORTEM_LEASE_DURATION_S: String(LEASE_DURATION_S),
+      PODMORTEM_RENEW_DEADLINE_S: "3",
+      PODMORTEM_RETRY_PERIOD_S: "0.5",
+      PODMORTEM_CONFIG_POLL_INTERVAL_MS: "500",
+      PODMORTEM_LOG_LEVEL: process.env.HA_LOG_LEVEL ?? "warn",
     },
-  );
+  });
   watchers.set(identity, { process: proc, port });
 }
 
@@ -95,8 +86,8 @@ beforeAll(async () => {
     }),
   });
   await setConfig(restate, CLUSTER, { dedup: { cooldownS: 0 }, batch: { flushIntervalMs: 100 } });
-  await startWatcherProcess("watcher-1");
-  await startWatcherProcess("watcher-2");
+  await startReplica("watcher-1");
+  await startReplica("watcher-2");
 }, 120_000);
 
 afterAll(async () => {
@@ -161,7 +152,7 @@ describe("two watcher replicas", () => {
 
     // A rolling update: the leader gets SIGTERM, flushes, releases the lease; a third replica
     // takes over well before the lease would have expired, and counts new crashes exactly.
-    await startWatcherProcess("watcher-3");
+    await startReplica("watcher-3");
     await eventually(
       async () =>
         expect(
