@@ -55,7 +55,10 @@ export type DeliverySettings = {
   sink: DeliverySink | null;
   allowedDestinations: RemoteConfig["notifications"]["allowedDestinations"];
   forgetAfterIdleWindows: number;
+  link: NotificationLink;
 };
+type NotificationLink = RemoteConfig["notifications"]["link"];
+const DEFAULT_LINK: NotificationLink = defaultRemoteConfig().notifications.link;
 
 export type GetConfigRequest = { knownVersion?: number } | undefined;
 export type GetConfigAnswer =
@@ -98,7 +101,7 @@ async function currentRecord(ctx: restate.ObjectSharedContext): Promise<ConfigRe
 }
 
 const REDACTED = "[redacted]";
-const SECRET_FIELDS = ["url", "hmacSecret"] as const;
+const SECRET_FIELDS = ["url", "hmacSecret", "routingKey"] as const;
 
 /**
  * `config get` shows secrets as "[redacted]"; a document edited from it and set again keeps the
@@ -145,7 +148,7 @@ export function sealInlineSecrets(config: RemoteConfig, sealer: Sealer | undefin
       if (value === undefined || isSealed(value)) continue;
       if (!sealer)
         throw new restate.TerminalError(
-          `invalid config: notifications.sinks[${index}].${field}: an inline secret needs PODMORTEM_SECRETS_KEY on the workflows; use ${field}Ref to name a Kubernetes Secret instead`,
+          `invalid config: notifications.sinks[${index}].${field}: an inline secret needs PODMORTEM_SECRETS_KEY on the workflows; use ${field}SecretRef to name a Kubernetes Secret instead`,
           { errorCode: 400 },
         );
       sealed[field] = field === "url" ? sealer.sealUrl(value) : sealer.sealText(value);
@@ -281,6 +284,8 @@ export function createClusterObject(deps: ClusterDeps = {}) {
             sink: sink ? toDeliverySink(sink, deps.sealer) : null,
             allowedDestinations: config.notifications.allowedDestinations,
             forgetAfterIdleWindows: config.capture.forgetAfterIdleWindows,
+            // A record stored before links existed has none: the defaults apply.
+            link: { ...DEFAULT_LINK, ...config.notifications.link },
           };
         },
       ),

@@ -145,7 +145,7 @@ function toNotification(milestone: Milestone): NotificationPayload | undefined {
       );
     case "capture.finished": {
       const summary = milestone.summary as {
-        evidence?: { custodyUri: string } | null;
+        evidence?: { custodyUri: string; folder?: string } | null;
         forensicPod?: { namespace: string; name: string } | null;
         finishedAt?: string | null;
         headline?: string;
@@ -161,6 +161,7 @@ function toNotification(milestone: Milestone): NotificationPayload | undefined {
           captureId: milestone.captureId,
           outcome: milestone.outcome,
           evidenceUri: summary.evidence?.custodyUri ?? null,
+          evidenceFolder: summary.evidence?.folder ?? null,
           forensicPod: summary.forensicPod
             ? `${summary.forensicPod.namespace}/${summary.forensicPod.name}`
             : null,

@@ -5,8 +5,11 @@ import type { KubeAccess } from "../src/k8s/kube-access.ts";
 import { classifyKubeError, describeKubeError, kubeStatusOf } from "../src/k8s/kube-errors.ts";
 import type { SecretRef } from "../src/model/remote-config.ts";
 import type { SecretSource } from "../src/notifications/delivery-sink.ts";
+import type { EvidenceStore } from "../src/evidence/evidence-store.ts";
+import { describePagerDutyRefusal } from "../src/notifications/pagerduty.ts";
 import type { NotificationPayload } from "../src/notifications/payload.ts";
-import { toSlackMessage } from "../src/notifications/slack.ts";
+import { readPostmortemDigest } from "../src/notifications/postmortem-digest.ts";
+import { renderMessage } from "../src/notifications/render-message.ts";
 import { postToSink, SinkError } from "../src/notifications/webhook.ts";
 import type { AuditLogObject } from "./audit-log.object.ts";
 import type { WorkflowMetrics } from "./metrics.ts";
@@ -57,15 +60,20 @@ async function readSecretValue(
  * One sink, one signature: the per-signature rate limit lives in this object's state, and each
  * delivery is a durable step retried with backoff for a bounded time. Every secret (a sealed
  * inline value or a Secret reference) is opened inside the step, which returns only the HTTP
- * status: no secret value is written to a journal.
+ * status: no secret value is written to a journal. The same holds for what the step reads to
+ * write the message: the report's log tail and the presigned link to report.md (a bearer link,
+ * so it is made fresh in each attempt rather than journaled).
  */
 export function createNotifierObject(deps: {
   kube: KubeAccess;
   secretsNamespace: string;
   metrics: WorkflowMetrics;
   sealer?: Sealer | undefined;
+  /** Where the report is read and presigned; without it messages go without them. */
+  store?: EvidenceStore | undefined;
 }) {
   const openSecret = async (source: SecretSource): Promise<string> => {
+    if ("plain" in source) return source.plain;
     if ("ref" in source) return readSecretValue(deps.kube, source.ref, deps.secretsNamespace);
     if (!deps.sealer)
       throw new restate.TerminalError(
@@ -88,7 +96,7 @@ export function createNotifierObject(deps: {
       ): Promise<DeliverAnswer> => {
         const { payload } = request;
         const nowMs = await ctx.date.now();
-        const { sink, allowedDestinations, forgetAfterIdleWindows } = await ctx
+        const { sink, allowedDestinations, forgetAfterIdleWindows, link } = await ctx
           .objectClient<ClusterObject>({ name: "Cluster" }, payload.cluster)
           .deliverySink(request.sink);
         ctx.set(ACTIVE_AT_KEY, nowMs);
@@ -120,9 +128,13 @@ export function createNotifierObject(deps: {
             async () => {
               const url = await openSecret(sink.url);
               const hmacSecret = sink.hmacSecret ? await openSecret(sink.hmacSecret) : undefined;
-              const body = JSON.stringify(
-                sink.type === "slack" ? toSlackMessage(payload) : payload,
-              );
+              const routingKey = sink.routingKey ? await openSecret(sink.routingKey) : undefined;
+              if (sink.type === "pagerduty" && !routingKey)
+                throw new restate.TerminalError(`sink ${sink.name}: no routing key`, {
+                  errorCode: 400,
+                });
+              const digest = await readPostmortemDigest(deps.store, payload, link);
+              const body = renderMessage(sink.type, payload, digest, routingKey);
               try {
                 return await postToSink({
                   sink: sink.name,
@@ -135,11 +147,20 @@ export function createNotifierObject(deps: {
                     "x-podmortem-delivery": deliveryId,
                     "x-podmortem-event": payload.event,
                   },
+                  describeRefusal:
+                    sink.type === "pagerduty" && routingKey
+                      ? (text) => describePagerDutyRefusal(text, routingKey)
+                      : undefined,
                 });
               } catch (error) {
                 if (error instanceof SinkError && error.final)
                   throw new restate.TerminalError(error.message, {
                     errorCode: error.status ?? 400,
+                  });
+                // 429: the sink said when; Restate waits that long before the next attempt.
+                if (error instanceof SinkError && error.retryAfterS !== undefined)
+                  throw restate.RetryableError.from(error, {
+                    retryAfter: { seconds: error.retryAfterS },
                   });
                 throw error;
               }

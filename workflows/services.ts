@@ -31,6 +31,7 @@ export function createServices(deps: ServiceDeps) {
       secretsNamespace: deps.settings?.retriever.namespace ?? "podmortem",
       metrics: deps.metrics,
       sealer,
+      store: deps.store,
     }),
   ];
 }

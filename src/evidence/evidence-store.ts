@@ -27,6 +27,11 @@ export type EvidenceStore = {
    */
   create(key: string, body: string, options?: PutOptions): Promise<CreateOutcome>;
   get(key: string): Promise<Readable>;
+  /**
+   * A URL that opens one object without credentials until it expires (S3 only; a directory
+   * store has none). A bearer link: it is made where it is sent, never kept in a journal.
+   */
+  presignGet?(key: string, expiresS: number): Promise<string>;
   head(key: string): Promise<{ size: number } | undefined>;
   list(prefix: string): Promise<string[]>;
 };

@@ -12,6 +12,7 @@ import { pipeline } from "node:stream/promises";
 
 import type { EvidenceStore, PutOptions, StoredArtifact } from "./evidence-store.ts";
 import { HashingLimiter, sha256Hex, toReadable } from "./hashing.ts";
+import { presignGetUrl } from "./s3-presign.ts";
 
 export type S3ClientSettings = {
   endpoint?: string | undefined;
@@ -177,6 +178,7 @@ export function createS3Store(settings: S3StoreSettings): EvidenceStore {
       );
       return answer.Body as Readable;
     },
+    presignGet: (key, expiresS) => presignGetUrl(client, bucket, objectKey(key), expiresS),
     async head(key) {
       try {
         const answer = await client.send(

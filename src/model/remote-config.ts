@@ -7,6 +7,7 @@ import {
   parseAllowList,
   refusalOfUrl,
 } from "../net/outbound-guard.ts";
+import { SEALED_TEXT_PREFIX } from "../notifications/sealed-secret.ts";
 
 export const DEFAULT_REASONS = [
   "CrashLoopBackOff",
@@ -24,7 +25,19 @@ export const DEFAULT_REASONS = [
 export const NAMESPACE_MODES = ["all", "list", "label"] as const;
 export const NOTIFICATION_EVENTS = ["detected", "captured", "failed"] as const;
 export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
-export const SINK_TYPES = ["webhook", "slack"] as const;
+export const SINK_TYPES = ["webhook", "slack", "pagerduty", "teams"] as const;
+export type SinkType = (typeof SINK_TYPES)[number];
+/** PagerDuty's Events API v2; a sink's `url` replaces it (a proxy, a test receiver). */
+export const PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue";
+/** SigV4 refuses a presigned URL valid for longer than seven days. */
+export const MAX_PRESIGN_EXPIRY_S = 7 * 86_400;
+export const CONSOLE_URL_PLACEHOLDERS = [
+  "cluster",
+  "namespace",
+  "pod",
+  "captureId",
+  "signature",
+] as const;
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
@@ -81,12 +94,44 @@ const sinkSchema = z
     urlSecretRef: secretRefSchema.optional(),
     hmacSecret: z.string().min(16, "must be at least 16 characters").optional(),
     hmacSecretRef: secretRefSchema.optional(),
+    /** PagerDuty's integration key (32 characters); sealed at rest like every inline secret. */
+    routingKey: z
+      .string()
+      .refine(
+        (key) => /^[A-Za-z0-9]{32}$/.test(key) || key.startsWith(SEALED_TEXT_PREFIX),
+        "must be a PagerDuty integration key: 32 letters and digits",
+      )
+      .optional(),
+    routingKeySecretRef: secretRefSchema.optional(),
     events: z.array(z.enum(NOTIFICATION_EVENTS)).min(1).default(["captured", "failed"]),
     rateLimitS: z.int().min(0).max(86_400).default(300),
   })
   .superRefine((sink, ctx) => {
     const urls = Number(sink.url !== undefined) + Number(sink.urlSecretRef !== undefined);
-    if (urls !== 1) {
+    if (sink.type === "pagerduty") {
+      const keys =
+        Number(sink.routingKey !== undefined) + Number(sink.routingKeySecretRef !== undefined);
+      if (keys !== 1)
+        ctx.addIssue({
+          code: "custom",
+          path: ["routingKey"],
+          message: "a pagerduty sink needs exactly one of routingKey or routingKeySecretRef",
+        });
+      // The endpoint is public knowledge; only a proxy or a test receiver replaces it.
+      if (sink.urlSecretRef !== undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: ["urlSecretRef"],
+          message: `a pagerduty sink takes url (default ${PAGERDUTY_EVENTS_URL}), not urlSecretRef`,
+        });
+    } else if ((sink.routingKey ?? sink.routingKeySecretRef) !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["routingKey"],
+        message: "routingKey applies to pagerduty sinks only",
+      });
+    }
+    if (urls !== 1 && sink.type !== "pagerduty") {
       ctx.addIssue({
         code: "custom",
         path: ["url"],
@@ -100,7 +145,7 @@ const sinkSchema = z
         message: "give at most one of hmacSecret or hmacSecretRef",
       });
     }
-    if (sink.type === "slack" && (sink.hmacSecret ?? sink.hmacSecretRef) !== undefined) {
+    if (sink.type !== "webhook" && (sink.hmacSecret ?? sink.hmacSecretRef) !== undefined) {
       ctx.addIssue({
         code: "custom",
         path: ["hmacSecret"],
@@ -109,6 +154,41 @@ const sinkSchema = z
     }
   });
 export type NotificationSink = z.infer<typeof sinkSchema>;
+
+/** `{name}` placeholders that are not among CONSOLE_URL_PLACEHOLDERS, in order. */
+export function unknownPlaceholders(template: string): string[] {
+  const known = new Set<string>(CONSOLE_URL_PLACEHOLDERS);
+  return [...template.matchAll(/\{([^{}]*)\}/g)]
+    .map((match) => match[1] ?? "")
+    .filter((name) => !known.has(name));
+}
+
+/** The link each message carries: a presigned report (S3 evidence) and/or a console page. */
+const linkSchema = z
+  .strictObject({
+    /** How long a presigned report link opens; 0 sends none (a bearer link in chat). */
+    presignExpiryS: z.int().min(0).max(MAX_PRESIGN_EXPIRY_S).default(86_400),
+    consoleUrlTemplate: z.string().max(2048).nullable().default(null),
+  })
+  .superRefine((link, ctx) => {
+    const template = link.consoleUrlTemplate;
+    if (template === null) return;
+    const unknown = unknownPlaceholders(template);
+    const sample = template.replace(/\{[^{}]*\}/g, "x");
+    let url: URL | undefined;
+    try {
+      url = new URL(sample);
+    } catch {
+      url = undefined;
+    }
+    const problem =
+      unknown.length > 0
+        ? `unknown placeholder {${unknown[0]}}; use ${CONSOLE_URL_PLACEHOLDERS.map((p) => `{${p}}`).join(", ")}`
+        : url === undefined || (url.protocol !== "https:" && url.protocol !== "http:")
+          ? "must be an http(s) URL once its placeholders are filled in"
+          : undefined;
+    if (problem) ctx.addIssue({ code: "custom", path: ["consoleUrlTemplate"], message: problem });
+  });
 
 export const remoteConfigSchema = z.strictObject({
   detection: z
@@ -210,6 +290,7 @@ export const remoteConfigSchema = z.strictObject({
        */
       allowedDestinations: z.array(allowedDestinationSchema).max(100).default([]),
       sinks: z.array(sinkSchema).max(20).default([]),
+      link: linkSchema.prefault({}),
     })
     .prefault({})
     .superRefine((value, ctx) => {
@@ -250,10 +331,11 @@ export function redactSecrets(config: RemoteConfig): RemoteConfig {
     ...config,
     notifications: {
       ...config.notifications,
-      sinks: config.notifications.sinks.map(({ url, hmacSecret, ...sink }) => ({
+      sinks: config.notifications.sinks.map(({ url, hmacSecret, routingKey, ...sink }) => ({
         ...sink,
         ...(url === undefined ? {} : { url: "[redacted]" }),
         ...(hmacSecret === undefined ? {} : { hmacSecret: "[redacted]" }),
+        ...(routingKey === undefined ? {} : { routingKey: "[redacted]" }),
       })),
     },
   };

@@ -1,8 +1,15 @@
-import type { NotificationSink, SecretRef } from "../model/remote-config.ts";
+import {
+  PAGERDUTY_EVENTS_URL,
+  type NotificationSink,
+  type SecretRef,
+} from "../model/remote-config.ts";
 import type { Sealer } from "./sealed-secret.ts";
 
-/** Where a secret of a sink comes from: sealed inline (ciphertext) or a Kubernetes Secret. */
-export type SecretSource = { sealed: string } | { ref: SecretRef };
+/**
+ * Where a value of a sink comes from: sealed inline (ciphertext), a Kubernetes Secret, or in the
+ * clear when it is no secret (PagerDuty's public endpoint).
+ */
+export type SecretSource = { sealed: string } | { ref: SecretRef } | { plain: string };
 
 /**
  * A sink as the Notifier needs it: everything but secret values. It is journaled as the answer
@@ -11,6 +18,8 @@ export type SecretSource = { sealed: string } | { ref: SecretRef };
 export type DeliverySink = Pick<NotificationSink, "name" | "type" | "events" | "rateLimitS"> & {
   url: SecretSource;
   hmacSecret: SecretSource | null;
+  /** PagerDuty's routing key; null for the other sink types. */
+  routingKey: SecretSource | null;
 };
 
 /**
@@ -26,12 +35,14 @@ export function toDeliverySink(sink: NotificationSink, sealer: Sealer | undefine
     if (inline !== undefined) return { sealed: seal ? seal(inline) : inline };
     return ref ? { ref } : null;
   };
+  const url = source(sink.url, sink.urlSecretRef, sealer?.sealUrl);
   return {
     name: sink.name,
     type: sink.type,
     events: sink.events,
     rateLimitS: sink.rateLimitS,
-    url: source(sink.url, sink.urlSecretRef, sealer?.sealUrl) ?? { sealed: "" },
+    url: url ?? (sink.type === "pagerduty" ? { plain: PAGERDUTY_EVENTS_URL } : { sealed: "" }),
     hmacSecret: source(sink.hmacSecret, sink.hmacSecretRef, sealer?.sealText),
+    routingKey: source(sink.routingKey, sink.routingKeySecretRef, sealer?.sealText),
   };
 }

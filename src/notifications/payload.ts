@@ -15,6 +15,8 @@ export type NotificationPayload = {
   captureId: string | null;
   outcome: string | null;
   evidenceUri: string | null;
+  /** The evidence folder's key in the store: where the delivery step reads the report. */
+  evidenceFolder: string | null;
   forensicPod: string | null;
   /** The postmortem's one-line answer and its top finding's code (captured events only). */
   headline: string | null;
@@ -32,6 +34,7 @@ export function buildPayload(
       | "captureId"
       | "outcome"
       | "evidenceUri"
+      | "evidenceFolder"
       | "forensicPod"
       | "headline"
       | "topFinding"
@@ -53,6 +56,7 @@ export function buildPayload(
     captureId: extra.captureId ?? null,
     outcome: extra.outcome ?? null,
     evidenceUri: extra.evidenceUri ?? null,
+    evidenceFolder: extra.evidenceFolder ?? null,
     forensicPod: extra.forensicPod ?? null,
     headline: extra.headline ?? null,
     topFinding: extra.topFinding ?? null,

@@ -7,7 +7,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
  * which never returns it. A sealed URL is itself a valid URL, so a stored config still validates.
  */
 const SEALED_URL_PREFIX = "https://sealed.podmortem.invalid/v1/";
-const SEALED_TEXT_PREFIX = "sealed:v1:";
+export const SEALED_TEXT_PREFIX = "sealed:v1:";
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 export const SECRETS_KEY_BYTES = 32;

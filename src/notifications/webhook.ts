@@ -18,12 +18,15 @@ export const SINK_TIMEOUT_MS = 10_000;
 export class SinkError extends Error {
   readonly final: boolean;
   readonly status: number | undefined;
+  /** What a 429 or 503 asked for in Retry-After, in seconds. */
+  readonly retryAfterS: number | undefined;
 
-  constructor(message: string, final: boolean, status?: number) {
+  constructor(message: string, final: boolean, status?: number, retryAfterS?: number) {
     super(message);
     this.name = "SinkError";
     this.final = final;
     this.status = status;
+    this.retryAfterS = retryAfterS;
   }
 }
 
@@ -58,7 +61,31 @@ export type SinkRequest = {
   allowedDestinations?: readonly string[] | undefined;
   /** DNS as the connection sees it; the system resolver unless a test gives its own. */
   resolveHost?: ResolveHost | undefined;
+  /** Why a final 4xx was refused, from its body (never the URL or a secret); sink-specific. */
+  describeRefusal?: ((body: string) => string | undefined) | undefined;
 };
+
+/** A refusal's body is read this far, no further: it only explains, never gets stored whole. */
+const MAX_REFUSAL_BODY_BYTES = 4096;
+const MAX_RETRY_AFTER_S = 300;
+
+async function readSome(response: Response, maxBytes: number): Promise<string> {
+  if (!response.body) return "";
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    chunks.push(Buffer.from(chunk as Uint8Array));
+    size += (chunk as Uint8Array).length;
+    if (size >= maxBytes) break;
+  }
+  return Buffer.concat(chunks).subarray(0, maxBytes).toString("utf8");
+}
+
+/** Retry-After in seconds (the delta form only; a date is left to the backoff), bounded. */
+function retryAfterOf(response: Response): number | undefined {
+  const value = Number(response.headers.get("retry-after"));
+  return Number.isFinite(value) && value > 0 ? Math.min(value, MAX_RETRY_AFTER_S) : undefined;
+}
 
 function refusedCause(error: unknown): DestinationRefusedError | undefined {
   let cause: unknown = error;
@@ -132,6 +159,11 @@ export async function postToSink(request: SinkRequest): Promise<number> {
     if (refused) throw refusedBecause(request.sink, refused.message);
     throw new SinkError(`sink ${request.sink}: ${describeNetworkError(error)}`, false);
   }
+  const final = isFinalStatus(response.status);
+  const why =
+    final && request.describeRefusal
+      ? request.describeRefusal(await readSome(response, MAX_REFUSAL_BODY_BYTES).catch(() => ""))
+      : undefined;
   await response.body?.cancel().catch(() => undefined);
   await dispatcher.destroy().catch(() => undefined);
   if (response.ok) return response.status;
@@ -140,6 +172,6 @@ export async function postToSink(request: SinkRequest): Promise<number> {
       `sink ${request.sink} answered ${response.status}, a redirect: podmortem does not follow redirects`,
       true,
     );
-  const message = `sink ${request.sink} answered ${response.status}`;
-  throw new SinkError(message, isFinalStatus(response.status), response.status);
+  const message = `sink ${request.sink} answered ${response.status}${why ? `: ${why}` : ""}`;
+  throw new SinkError(message, final, response.status, retryAfterOf(response));
 }

@@ -62,6 +62,7 @@ describe("sink destinations in the config", () => {
     expect(redactSecrets(config).notifications).toEqual({
       allowedDestinations: ["127.0.0.1:8089"],
       sinks: [expect.objectContaining({ url: "[redacted]" })],
+      link: { presignExpiryS: 86_400, consoleUrlTemplate: null },
     });
   });
 });

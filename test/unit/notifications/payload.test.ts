@@ -32,6 +32,7 @@ describe("notification payload", () => {
       captureId: "pm-1",
       outcome: "succeeded",
       evidenceUri: "s3://evidence/test/shop/checkout-7d9f-abcde/t/custody.json",
+      evidenceFolder: null,
       forensicPod: "shop/forensic-pm-1",
       headline: null,
       topFinding: null,
