@@ -42,6 +42,9 @@ const INLINE_PATH = secret("inline-path");
 const INLINE_HMAC = secret("inline-hmac");
 const REF_PATH = secret("ref-path");
 const REF_HMAC = secret("ref-hmac");
+/** A PagerDuty routing key (32 characters) and a Teams workflow URL's secret path. */
+const ROUTING_KEY = `R${randomBytes(16).toString("hex").slice(0, 31)}`;
+const TEAMS_PATH = secret("teams-path");
 
 let cluster: KubeCluster;
 let kubelet: FakeKubelet;
@@ -213,6 +216,21 @@ beforeAll(async () => {
               type: "webhook",
               urlSecretRef: { name: "hooks", key: "url" },
               hmacSecretRef: { name: "hooks", key: "hmac" },
+              events: ["captured"],
+              rateLimitS: 0,
+            },
+            {
+              name: "pager",
+              type: "pagerduty",
+              url: `${receiverUrl}/pagerduty`,
+              routingKey: ROUTING_KEY,
+              events: ["captured"],
+              rateLimitS: 0,
+            },
+            {
+              name: "teams",
+              type: "teams",
+              url: `${receiverUrl}/teams/${TEAMS_PATH}`,
               events: ["captured"],
               rateLimitS: 0,
             },
@@ -401,12 +419,16 @@ describe("podmortem under attack", () => {
 
   it("keeps every sink secret out of Restate's tables and the workflows' log", async () => {
     // Both sinks were used: their secrets were read and the bodies signed with them.
-    const [inline, ref] = await eventually(async () => {
+    const [inline, ref, page] = await eventually(async () => {
       const a = received.find((r) => r.url === `/inline/${INLINE_PATH}`);
       const b = received.find((r) => r.url === `/ref/${REF_PATH}`);
-      expect(a && b).toBeTruthy();
-      return [a!, b!];
+      const c = received.find((r) => r.url === "/pagerduty");
+      const d = received.find((r) => r.url === `/teams/${TEAMS_PATH}`);
+      expect(a && b && c && d).toBeTruthy();
+      return [a!, b!, c!];
     }, 30_000);
+    // The routing key was opened and sent: only the sink may see it.
+    expect((JSON.parse(page.body) as { routing_key: string }).routing_key).toBe(ROUTING_KEY);
     for (const [delivery, key] of [
       [inline, INLINE_HMAC],
       [ref, REF_HMAC],
@@ -442,7 +464,7 @@ describe("podmortem under attack", () => {
     texts.push(await readFile(workflows.logFile, "utf8"));
     texts.push(await readFile(restate.logFile, "utf8"));
     const everything = texts.join("\n");
-    for (const value of [INLINE_PATH, INLINE_HMAC, REF_PATH, REF_HMAC])
+    for (const value of [INLINE_PATH, INLINE_HMAC, REF_PATH, REF_HMAC, ROUTING_KEY, TEAMS_PATH])
       expect(everything.includes(value), value.split("-").slice(0, 2).join("-")).toBe(false);
   });
   it("makes at most one forensic copy from a valid 1,000-event batch naming one pod", async () => {

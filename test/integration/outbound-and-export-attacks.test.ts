@@ -195,6 +195,38 @@ describe("outbound calls and bounded documents", () => {
     expect((await cluster$().showConfig()).version).toBe(0);
   });
 
+  it("refuses bad PagerDuty, Teams and link settings at config set, naming each field, keeping the old config", async () => {
+    const before = (await cluster$().showConfig()).version;
+    const file = path.join(dir, "sinks.yaml");
+    await writeFile(
+      file,
+      [
+        "notifications:",
+        "  sinks:",
+        "    - { name: pager, type: pagerduty, routingKey: not-a-key }",
+        "    - { name: teams, type: teams }",
+        "    - { name: pager2, type: pagerduty }",
+        "  link:",
+        "    presignExpiryS: 700000",
+        "    consoleUrlTemplate: 'https://console.example/{cluster}/{podName}'",
+        "",
+      ].join("\n"),
+    );
+    const result = await podmortem("config", "set", "--file", file);
+    expect(result.code).toBe(3);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    for (const field of [
+      "notifications.sinks[0].routingKey: must be a PagerDuty integration key",
+      "notifications.sinks[1].url: give exactly one of url or urlSecretRef",
+      "notifications.sinks[2].routingKey: a pagerduty sink needs exactly one of routingKey or routingKeySecretRef",
+      "notifications.link.presignExpiryS:",
+      "notifications.link.consoleUrlTemplate: unknown placeholder {podName}",
+    ])
+      expect(result.stderr).toContain(field);
+    expect(result.stderr).not.toContain("not-a-key");
+    expect((await cluster$().showConfig()).version).toBe(before);
+  });
+
   it("refuses a billion-laughs document as bad input in one sentence, well under a second", async () => {
     const lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
     for (let level = 1; level <= 9; level++)
