@@ -58,7 +58,7 @@ function help(): string {
     ...lines,
     "",
     "exit codes: 0 ok, 1 failure, 2 usage, 3 invalid input (nothing changed),",
-    "            4 Restate or a prerequisite unavailable, 5 verification failed",
+    "            4 Restate or a prerequisite unavailable, 5 verification failed, 6 refused",
     "",
   ].join("\n");
 }

@@ -10,6 +10,7 @@ import {
   MANAGED_BY_PODMORTEM,
   ROLE_LABEL,
 } from "../src/k8s/podmortem-labels.ts";
+import type { CaptureClaim } from "../src/model/capture-request.ts";
 import type { PodEvent } from "../src/model/pod-event.ts";
 import { CaptureLimits, type Admission } from "./capture-limits.object.ts";
 import { CaptureSlot, captureSlotKey } from "./capture-slot.object.ts";
@@ -28,6 +29,7 @@ import { checkpointCrashedContainer } from "./steps/checkpoint.ts";
 import { confirmClaim } from "./steps/confirm-claim.ts";
 import { salvageEvidence, sealCustody } from "./steps/evidence.ts";
 import { exfiltrateCheckpoint } from "./steps/exfiltrate.ts";
+import { onDemandSteps, openRequest } from "./steps/on-demand.ts";
 import { createForensicCopy } from "./steps/forensic-pod.ts";
 import { writeReport } from "./steps/report.ts";
 import { restartCrashedPod, withholdRestart } from "./steps/restart.ts";
@@ -43,7 +45,8 @@ export {
   type CaptureStatus,
 } from "./steps/capture-run.ts";
 
-export type CaptureRequest = { event: PodEvent; incidentKey: string };
+/** A crash (from Incident), or an on-demand request's pointer (from CaptureRequest). */
+export type CaptureRequest = { event: PodEvent; incidentKey: string } | { onDemand: CaptureClaim };
 
 const DEFAULT_SETTINGS: CaptureSettings = {
   retriever: { image: "podmortem:dev", namespace: "podmortem", s3Secret: undefined },
@@ -110,15 +113,24 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
        * custody seal, the forensic copy, the restart. A step that fails for good is recorded
        * and the steps that do not need its result still run.
        */
-      // Only Incident starts a capture, after Ingest checked the claim.
+      // Only Incident starts a capture, after Ingest checked the claim, and CaptureRequest,
+      // whose pointer is checked against the pod here before anything else.
       run: restate.handlers.workflow.workflow(
         { ingressPrivate: true },
         async (ctx: restate.WorkflowContext, request: CaptureRequest): Promise<CaptureStatus> => {
-          const { event } = request;
+          const onDemand =
+            "onDemand" in request
+              ? await openRequest(ctx, deps, request.onDemand, settings.retriever.namespace)
+              : undefined;
+          const event = "onDemand" in request ? onDemand!.event : request.event;
           const startedAtMs = await ctx.date.now();
-          const capture = await ctx
+          const configured = await ctx
             .objectClient<ClusterObject>({ name: "Cluster" }, event.cluster)
             .captureSettings();
+          const limited = onDemand
+            ? onDemandSteps(configured, onDemand.verdict.request)
+            : { capture: configured, why: {} };
+          const { capture, why } = limited;
           const folder = evidenceFolder({
             prefix: deps.evidencePrefix,
             cluster: event.cluster,
@@ -143,6 +155,7 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
             restoredClaims: [],
             checkpoint: null,
             forensicPod: null,
+            trigger: onDemand?.trigger ?? { kind: "crash" },
           };
           const run = createCaptureRun({ ctx, deps, settings, event, capture, folder, status });
           run.save();
@@ -162,8 +175,35 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
             });
             return status;
           };
+          let pod: V1Pod | undefined;
+          if (onDemand) {
+            if (onDemand.read) run.record(onDemand.read);
+            const { verdict } = onDemand;
+            status.claim = { kind: verdict.kind, detail: verdict.detail };
+            run.record({
+              name: "confirm request",
+              outcome: verdict.kind === "confirmed" ? "ok" : "failed",
+              detail: verdict.detail,
+            });
+            // The request is audited once it is found on the pod, granted or not; a pointer to
+            // no request is audited by its refusal (capture.finished) alone.
+            if (onDemand.trigger?.kind === "on-demand")
+              announce(ctx, {
+                kind: "capture.requested",
+                captureId: run.captureId,
+                event,
+                trigger: onDemand.trigger,
+                granted: verdict.kind === "confirmed",
+                detail: verdict.detail,
+              });
+            if (verdict.kind !== "confirmed") {
+              status.phase = "refused";
+              return finish();
+            }
+            pod = onDemand.pod;
+          }
           // podmortem never captures itself (the labels contract), nor its own namespace.
-          if (event.namespace === settings.retriever.namespace) {
+          else if (event.namespace === settings.retriever.namespace) {
             status.claim = {
               kind: "own",
               detail: `namespace ${event.namespace} is podmortem's own: never captured`,
@@ -171,41 +211,41 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
             run.record({ name: "confirm claim", outcome: "failed", detail: status.claim.detail });
             status.phase = "refused";
             return finish();
-          }
+          } else {
+            pod = await run.step(
+              "read pod",
+              async (): Promise<V1Pod> => {
+                try {
+                  return await deps.kube.core.readNamespacedPod({
+                    name: event.pod,
+                    namespace: event.namespace,
+                  });
+                } catch (error) {
+                  if (isNotFound(error))
+                    throw new StepFailure(`pod ${event.namespace}/${event.pod} no longer exists`);
+                  throw error;
+                }
+              },
+              (p) =>
+                `${p.metadata?.namespace}/${p.metadata?.name} on ${p.spec?.nodeName ?? "no node"}`,
+            );
 
-          const pod = await run.step(
-            "read pod",
-            async (): Promise<V1Pod> => {
-              try {
-                return await deps.kube.core.readNamespacedPod({
-                  name: event.pod,
-                  namespace: event.namespace,
-                });
-              } catch (error) {
-                if (isNotFound(error))
-                  throw new StepFailure(`pod ${event.namespace}/${event.pod} no longer exists`);
-                throw error;
-              }
-            },
-            (p) =>
-              `${p.metadata?.namespace}/${p.metadata?.name} on ${p.spec?.nodeName ?? "no node"}`,
-          );
-
-          // Verify before act: only what the API server confirms gets an invasive step.
-          const verdict = confirmClaim(
-            pod,
-            event,
-            pod ? undefined : status.steps.find((step) => step.name === "read pod")?.detail,
-          );
-          status.claim = verdict;
-          run.record({
-            name: "confirm claim",
-            outcome: verdict.kind === "confirmed" ? "ok" : "failed",
-            detail: verdict.detail,
-          });
-          if (verdict.kind === "own" || verdict.kind === "contradicted") {
-            status.phase = verdict.kind === "own" ? "refused" : "unconfirmed";
-            return finish();
+            // Verify before act: only what the API server confirms gets an invasive step.
+            const verdict = confirmClaim(
+              pod,
+              event,
+              pod ? undefined : status.steps.find((step) => step.name === "read pod")?.detail,
+            );
+            status.claim = verdict;
+            run.record({
+              name: "confirm claim",
+              outcome: verdict.kind === "confirmed" ? "ok" : "failed",
+              detail: verdict.detail,
+            });
+            if (verdict.kind === "own" || verdict.kind === "contradicted") {
+              status.phase = verdict.kind === "own" ? "refused" : "unconfirmed";
+              return finish();
+            }
           }
           const slot = await ctx
             .objectClient(CaptureSlot, captureSlotKey(event.cluster, event.podUID, event.container))
@@ -221,7 +261,7 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
           }
           // Announced once the claim holds: a flood of refused claims does not flood the audit log.
           announce(ctx, { kind: "capture.started", captureId: run.captureId, event });
-          const confirmed = verdict.kind === "confirmed";
+          const confirmed = status.claim?.kind === "confirmed";
           const forensicNamespace = capture.forensicPod.namespace ?? event.namespace;
           const wantsObjects =
             capture.steps.snapshots ||
@@ -250,7 +290,7 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
 
           let restoredClaims: Record<string, string> = {};
           if (!capture.steps.snapshots)
-            run.skip("create volume snapshots", "snapshots are off in the config");
+            run.skip("create volume snapshots", why.snapshots ?? "snapshots are off in the config");
           else if (!admission.invasive) run.skip("create volume snapshots", held);
           else restoredClaims = await snapshotVolumes(run, pod, forensicNamespace);
 
@@ -263,7 +303,8 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
           } else {
             run.skip(
               "checkpoint container",
-              "checkpoints are off in the config (they need the kubelet's ContainerCheckpoint gate)",
+              why.checkpoint ??
+                "checkpoints are off in the config (they need the kubelet's ContainerCheckpoint gate)",
             );
           }
 
@@ -281,6 +322,7 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
                   folder,
                   capturedAt: status.startedAt,
                   capturedBy: { tool: "podmortem", version: deps.version, identity: deps.identity },
+                  trigger: status.trigger,
                   artifacts: run.artifacts,
                 },
                 new Date().toISOString(),
@@ -301,7 +343,10 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
 
           let copy: Awaited<ReturnType<typeof createForensicCopy>>;
           if (!capture.steps.forensicPod)
-            run.skip("create forensic pod", "the forensic pod is off in the config");
+            run.skip(
+              "create forensic pod",
+              why.forensicPod ?? "the forensic pod is off in the config",
+            );
           else if (!admission.copy) run.skip("create forensic pod", held);
           else if (run.needPod("create forensic pod", pod))
             copy = await createForensicCopy(run, pod, forensicNamespace, restoredClaims);
@@ -322,7 +367,10 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
 
           const restartWithheld = withholdRestart(status);
           if (!capture.steps.restartAfterSalvage)
-            run.skip("restart pod", "restart after salvage is off in the config");
+            run.skip(
+              "restart pod",
+              why.restartAfterSalvage ?? "restart after salvage is off in the config",
+            );
           else if (!admission.invasive) run.skip("restart pod", held);
           else if (restartWithheld) run.skip("restart pod", restartWithheld);
           else if (run.needPod("restart pod", pod)) await restartCrashedPod(run, pod);

@@ -2,6 +2,7 @@ import type * as restate from "@restatedev/restate-sdk";
 
 import type { AuditRecord } from "../src/audit/chain.ts";
 import type { ConfigChange } from "../src/audit/config-diff.ts";
+import type { CaptureTrigger } from "../src/model/capture-request.ts";
 import type { PodEvent } from "../src/model/pod-event.ts";
 import { buildPayload, type NotificationPayload } from "../src/notifications/payload.ts";
 import type { AuditLogObject } from "./audit-log.object.ts";
@@ -11,6 +12,14 @@ import type { NotificationsService } from "./notifications.service.ts";
 export type Milestone =
   | { kind: "incident.seen"; event: PodEvent; occurrences: number; captureId: string | null }
   | { kind: "capture.started"; captureId: string; event: PodEvent }
+  | {
+      kind: "capture.requested";
+      captureId: string;
+      event: PodEvent;
+      trigger: Extract<CaptureTrigger, { kind: "on-demand" }>;
+      granted: boolean;
+      detail: string;
+    }
   | {
       kind: "capture.finished";
       captureId: string;
@@ -63,6 +72,21 @@ export function toAuditRecord(milestone: Milestone): AuditRecord {
         ...fromEvent(milestone.event),
         captureId: milestone.captureId,
         detail: {},
+      };
+    case "capture.requested":
+      return {
+        kind: milestone.kind,
+        ...fromEvent(milestone.event),
+        captureId: milestone.captureId,
+        detail: {
+          requestId: milestone.trigger.requestId,
+          requestedBy: milestone.trigger.requestedBy,
+          identitySource: milestone.trigger.identitySource,
+          requestedAt: milestone.trigger.requestedAt,
+          container: milestone.event.container,
+          granted: milestone.granted,
+          reason: milestone.detail,
+        },
       };
     case "capture.finished": {
       const summary = milestone.summary as {

@@ -2,6 +2,7 @@ import { createSealer } from "../src/notifications/sealed-secret.ts";
 import { createCaptureWorkflow, type CaptureDeps } from "./capture.workflow.ts";
 import { AuditLog } from "./audit-log.object.ts";
 import { CaptureLimits } from "./capture-limits.object.ts";
+import { CaptureRequest } from "./capture-request.service.ts";
 import { CaptureSlot } from "./capture-slot.object.ts";
 import { createClusterObject } from "./cluster.object.ts";
 import { createIncidentObject } from "./incident.object.ts";
@@ -22,6 +23,7 @@ export function createServices(deps: ServiceDeps) {
     createIngestService(deps.metrics),
     createIncidentObject(deps.metrics),
     createCaptureWorkflow(deps),
+    CaptureRequest,
     CaptureSlot,
     CaptureLimits,
     AuditLog,

@@ -162,11 +162,14 @@ export function summarize(entry: Pick<AuditEntry, "kind" | "detail">, width = 80
     custody?: { sha256?: string } | null;
     changes?: Array<{ path: string }>;
     exitCode?: number | null;
+    granted?: boolean;
   };
   const text = (() => {
     switch (entry.kind) {
       case "incident.seen":
         return `${String(d.container)}: ${String(d.reason)}${d.exitCode === null || d.exitCode === undefined ? "" : ` (exit ${String(d.exitCode)})`}, occurrence ${String(d.occurrences)}`;
+      case "capture.requested":
+        return `${d.granted === true ? "granted" : "refused"}: by ${String(d.requestedBy)} (${String(d.identitySource)}), request ${String(d.requestId)}`;
       case "capture.started":
         return "-";
       case "capture.finished":

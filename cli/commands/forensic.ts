@@ -4,19 +4,27 @@ import { parseArgs } from "node:util";
 import { PodmortemError } from "../../src/errors.ts";
 import { FORENSIC_ANNOTATIONS, FORENSIC_LABELS } from "../../src/k8s/forensic-pod.ts";
 import { loadKubeConfig } from "../../src/k8s/client.ts";
-import { kubeconfigPathFor, table } from "../connection.ts";
+import { connectionFrom, kubeconfigPathFor, table } from "../connection.ts";
 import { runExport } from "../evidence-export.ts";
+import { captureLivePod, parseTimeout } from "./forensic-capture.ts";
 import { showForensicReport } from "./forensic-show.ts";
 import { EXIT, type ExitCode } from "../exit-codes.ts";
 import type { Command } from "../main.ts";
 
 export const forensicCommand: Command = {
   summary:
-    "kubectl plugin: list forensic pods, and export a capture's evidence with every hash verified.",
+    "kubectl plugin: list forensic pods, export a capture's evidence with every hash verified, capture a live pod on request.",
   usage: [
     "kubectl forensic list [-A | -n NAMESPACE] [--json]",
     "kubectl forensic export POD [-n NAMESPACE] [--out DIR] [--progress] [--json]",
     "kubectl forensic show POD [-n NAMESPACE] [--json]",
+    "kubectl forensic capture POD [-n NAMESPACE] [-c CONTAINER] [--checkpoint] [--copy] [--no-wait] [--timeout D] [--json]",
+    "  capture asks podmortem to capture a live pod now: it writes the request on the pod (annotation",
+    "  forensic.io/capture-request, so it needs patch on the pod), passes Restate (--restate-url,",
+    "  $PODMORTEM_RESTATE_URL; --cluster, $PODMORTEM_CLUSTER_NAME) a pointer to it, and waits (--timeout,",
+    "  default 5m) for the capture: evidence always, a checkpoint with --checkpoint and a forensic copy with",
+    "  --copy where the cluster's config allows them; exit 0 captured, 1 failed or partial or still running,",
+    "  3 unknown pod or container or not allowed to patch it, 4 Restate unreachable, 6 refused by podmortem;",
     "  show prints the capture's report.md (--json: report.json) for a forensic pod or the pod it copies,",
     "  checked against custody.json and the pod's bundle hash (exit 3 unknown pod, 5 mismatch);",
     "  the cluster comes from KUBECONFIG (or --kubeconfig); s3:// evidence is read with the AWS default",
@@ -37,6 +45,14 @@ export const forensicCommand: Command = {
         kubeconfig: { type: "string" },
         json: { type: "boolean", default: false },
         progress: { type: "boolean", default: false },
+        container: { type: "string", short: "c" },
+        checkpoint: { type: "boolean", default: false },
+        copy: { type: "boolean", default: false },
+        "no-wait": { type: "boolean", default: false },
+        timeout: { type: "string" },
+        "restate-url": { type: "string" },
+        "admin-url": { type: "string" },
+        cluster: { type: "string" },
       },
     });
     const kc = loadKubeConfig({ kubeconfigPath: kubeconfigPathFor(values.kubeconfig) });
@@ -101,6 +117,30 @@ export const forensicCommand: Command = {
         },
         { out: values.out ?? `./${name}`, json: values.json, progress: values.progress },
       );
+    }
+    if (sub === "capture") {
+      const name = positionals[0];
+      if (!name) {
+        process.stderr.write(
+          "kubectl forensic capture: name the pod to capture (kubectl get pods lists them)\n",
+        );
+        return EXIT.usage;
+      }
+      const timeoutMs = parseTimeout(values.timeout ?? "5m");
+      const connection = connectionFrom(values);
+      return captureLivePod(kc, core, {
+        namespace,
+        name,
+        container: values.container,
+        checkpoint: values.checkpoint,
+        copy: values.copy,
+        wait: !values["no-wait"],
+        timeoutMs,
+        json: values.json,
+        cluster: connection.cluster,
+        ingress: connection.ingress,
+        ingressUrl: connection.ingressUrl,
+      });
     }
     if (sub === "show") {
       const name = positionals[0];

@@ -4,6 +4,7 @@ export const GENESIS_HASH = "0".repeat(64);
 
 export const AUDIT_KINDS = [
   "incident.seen",
+  "capture.requested",
   "capture.started",
   "capture.finished",
   "config.changed",

@@ -1,5 +1,7 @@
 import { z } from "zod";
 
+import { captureTriggerSchema } from "../model/capture-request.ts";
+
 export const CUSTODY_SCHEMA_VERSION = "podmortem.custody/v1";
 /** A custody.json for thousands of artifacts is a few MiB; export reads no more than this. */
 export const MAX_CUSTODY_BYTES = 16 * 1024 * 1024;
@@ -61,6 +63,8 @@ export const custodySchema = z.strictObject({
     node: text(253).nullable(),
   }),
   capturedBy: z.strictObject({ tool: text(128), version: text(128), identity: text(512) }),
+  /** Why the capture ran: a crash, or an on-demand request and who made it (absent before 0.3). */
+  trigger: captureTriggerSchema.optional(),
   capturedAt: text(64),
   sealedAt: text(64),
   artifacts: z.array(custodyArtifactSchema).max(10_000),

@@ -1,6 +1,7 @@
 import type { Diagnosis } from "../diagnosis/diagnose.ts";
 import type { EventRecord, Finding, LogTail } from "../diagnosis/finding.ts";
 import { maskSecrets } from "../diagnosis/mask-secrets.ts";
+import type { CaptureTrigger } from "../model/capture-request.ts";
 import type { PodEvent } from "../model/pod-event.ts";
 import {
   MAX_LOG_TAIL_LINES,
@@ -22,6 +23,7 @@ export type ReportInput = {
   log: LogTail | undefined;
   changes: Report["changes"];
   artifacts: Report["artifacts"];
+  trigger?: CaptureTrigger | undefined;
 };
 
 function toReportFinding(finding: Finding): ReportFinding {
@@ -35,10 +37,42 @@ function toReportFinding(finding: Finding): ReportFinding {
   };
 }
 
-/** `<container> in <namespace>/<pod>: <top finding>`, one line, bounded. */
-export function headlineOf(event: PodEvent, top: Finding): string {
-  const line = `${event.container} in ${event.namespace}/${event.pod}: ${top.summary}`;
+/**
+ * `<container> in <namespace>/<pod>: <top finding>`, one line, bounded. An on-demand capture of a
+ * live pod claims no crash: it says who asked, and a finding only when a rule named one.
+ */
+export function headlineOf(event: PodEvent, top: Finding, trigger?: CaptureTrigger): string {
+  const line =
+    trigger?.kind === "on-demand"
+      ? `On-demand capture of ${event.namespace}/${event.pod}, requested by ${trigger.requestedBy}${top.code === "unknown" ? "" : `: ${top.summary}`}`
+      : `${event.container} in ${event.namespace}/${event.pod}: ${top.summary}`;
   return line.length > MAX_HEADLINE_CHARS ? `${line.slice(0, MAX_HEADLINE_CHARS - 1)}…` : line;
+}
+
+type StatusLike = { name?: unknown; restartCount?: unknown };
+
+/**
+ * The container's restart count as the API server showed it in pod.json. The event's is that of
+ * the instance that ended (0 for a first crash), which undercounts by the restart that followed.
+ */
+export function confirmedRestartCount(
+  pod: unknown,
+  container: string,
+  type: PodEvent["containerType"],
+): number | undefined {
+  const status = (pod as { status?: Record<string, unknown> } | undefined)?.status;
+  const key =
+    type === "init"
+      ? "initContainerStatuses"
+      : type === "ephemeral"
+        ? "ephemeralContainerStatuses"
+        : "containerStatuses";
+  const list = status?.[key];
+  if (!Array.isArray(list)) return undefined;
+  const found = (list as StatusLike[]).find((s) => s.name === container);
+  return typeof found?.restartCount === "number" && Number.isInteger(found.restartCount)
+    ? found.restartCount
+    : undefined;
 }
 
 export function buildReport(input: ReportInput): Report {
@@ -49,7 +83,8 @@ export function buildReport(input: ReportInput): Report {
     schema: REPORT_SCHEMA_VERSION,
     captureId: input.captureId,
     generatedAt: input.generatedAt,
-    headline: headlineOf(event, diagnosis.top),
+    headline: headlineOf(event, diagnosis.top, input.trigger),
+    ...(input.trigger ? { trigger: input.trigger } : {}),
     subject: {
       cluster: event.cluster,
       namespace: event.namespace,
@@ -65,7 +100,9 @@ export function buildReport(input: ReportInput): Report {
       reason: event.reason,
       exitCode: event.exitCode,
       signal: event.signal,
-      restartCount: event.restartCount,
+      restartCount:
+        confirmedRestartCount(input.pod, event.container, event.containerType) ??
+        event.restartCount,
       startedAt: event.startedAt,
       finishedAt: event.finishedAt,
     },

@@ -38,9 +38,17 @@ function evidenceText(evidence: Report["top"]["evidence"][number]): string {
 export function renderMarkdown(report: Report): string {
   const { subject, crash, top } = report;
   const out: string[] = [];
+  const trigger = report.trigger;
+  const onDemand = trigger?.kind === "on-demand" ? trigger : undefined;
   out.push(
-    `# Postmortem: ${inline(subject.container)} in ${inline(subject.namespace)}/${inline(subject.pod)}`,
+    `# ${onDemand ? "On-demand capture" : "Postmortem"}: ${inline(subject.container)} in ${inline(subject.namespace)}/${inline(subject.pod)}`,
   );
+  if (onDemand) {
+    out.push("");
+    out.push(
+      `Requested by ${inline(onDemand.requestedBy)} (identity from ${inline(onDemand.identitySource)}) at ${inline(onDemand.requestedAt)}, request ${inline(onDemand.requestId)}: a capture of a live pod, not of a crash.`,
+    );
+  }
   out.push("");
   out.push(`**${inline(top.summary)}**`);
   out.push("");
@@ -51,8 +59,11 @@ export function renderMarkdown(report: Report): string {
       `| Workload | ${inline(subject.workload.kind)}/${inline(subject.workload.name)} |\n` +
       `| Container | ${inline(subject.container)} (${inline(subject.containerType)}), image \`${subject.image.replaceAll("`", "'")}\` |\n` +
       `| Node | ${inline(subject.node ?? "none")} |\n` +
-      `| Crash | ${inline(crash.reason)}${crash.exitCode !== null ? `, exit ${crash.exitCode}` : ""}${crash.signal ? `, signal ${crash.signal}` : ""}, ${crash.restartCount} restarts |\n` +
-      `| Ran | ${inline(crash.startedAt ?? "?")} → ${inline(crash.finishedAt ?? "?")} |\n` +
+      (onDemand
+        ? `| Requested | by ${inline(onDemand.requestedBy)}, ${crash.restartCount} restarts so far |\n` +
+          `| Running since | ${inline(crash.startedAt ?? "?")} |\n`
+        : `| Crash | ${inline(crash.reason)}${crash.exitCode !== null ? `, exit ${crash.exitCode}` : ""}${crash.signal ? `, signal ${crash.signal}` : ""}, ${crash.restartCount} restarts |\n` +
+          `| Ran | ${inline(crash.startedAt ?? "?")} → ${inline(crash.finishedAt ?? "?")} |\n`) +
       `| Capture | ${inline(report.captureId)} (cluster ${inline(subject.cluster)}) |`,
   );
   out.push("");

@@ -1,5 +1,7 @@
 import { z } from "zod";
 
+import { captureTriggerSchema } from "../model/capture-request.ts";
+
 export const REPORT_SCHEMA_VERSION = "podmortem.report/v1";
 /** The report's own files in the evidence folder (listed and hashed by custody.json). */
 export const REPORT_FILES = { json: "report.json", markdown: "report.md" } as const;
@@ -40,6 +42,8 @@ export const reportSchema = z.strictObject({
   captureId: z.string(),
   generatedAt: z.string(),
   headline: z.string(),
+  /** Why the capture ran: a crash, or an on-demand request and who made it (absent before 0.3). */
+  trigger: captureTriggerSchema.optional(),
   subject: z.strictObject({
     cluster: z.string(),
     namespace: z.string(),
@@ -55,6 +59,7 @@ export const reportSchema = z.strictObject({
     reason: z.string(),
     exitCode: z.int().nullable(),
     signal: z.int().nullable(),
+    /** The API server's count (pod.json) when the pod was read, else the event's. */
     restartCount: z.int(),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),

@@ -1,13 +1,18 @@
 import {
   AppsV1Api,
   CoreV1Api,
-  type KubeConfig,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
   type V1Container,
   type V1OwnerReference,
   type V1PodTemplateSpec,
 } from "@kubernetes/client-node";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { chmod, mkdtemp, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { custodySchema } from "../../src/evidence/custody.ts";
@@ -26,10 +31,17 @@ import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
 import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
 import { startS3, type S3Harness } from "../harness/s3-server.ts";
 import { setConfig } from "./watcher-helpers.ts";
-import { runBinScript, s3ClientEnv, type CliRun } from "../harness/cli.ts";
+import { REPO_ROOT, runBinScript, runProgram, s3ClientEnv, type CliRun } from "../harness/cli.ts";
+import { ensureTools } from "../harness/tools.ts";
 
 const CLUSTER = "pm";
+/** The cluster on-demand captures speak of: its own config (checkpoints and copies on). */
+const OD = "od";
 const NS = "shop";
+const EXCLUDED_NS = "quiet";
+// The real kubectl (v1.34.5) runs kubectl-forensic from PATH, as it would for a user.
+const KUBECTL = ensureTools().kubectl;
+let pluginDir: string;
 let cluster: KubeCluster;
 let kubelet: FakeKubelet;
 let s3: S3Harness;
@@ -43,7 +55,26 @@ beforeAll(async () => {
   kc = cluster.kubeConfig();
   core = kc.makeApiClient(CoreV1Api);
   kubelet = await startFakeKubelet(cluster, { nodes: ["node-a"], restartIntervalMs: 60_000 });
-  await core.createNamespace({ body: { metadata: { name: NS } } });
+  for (const name of [NS, EXCLUDED_NS, "podmortem"])
+    await core.createNamespace({ body: { metadata: { name } } });
+  // The retriever streams a checkpoint from the node to S3 with these credentials.
+  await core.createNamespacedSecret({
+    namespace: "podmortem",
+    body: {
+      metadata: { name: "retriever-s3" },
+      stringData: {
+        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+        AWS_REGION: s3.region,
+      },
+    },
+  });
+  pluginDir = await mkdtemp(path.join(os.tmpdir(), "podmortem-plugin-"));
+  await writeFile(
+    path.join(pluginDir, "kubectl-forensic"),
+    `#!/bin/sh\nexec "${REPO_ROOT}/node_modules/.bin/node" "${REPO_ROOT}/bin/kubectl-forensic.js" "$@"\n`,
+  );
+  await chmod(path.join(pluginDir, "kubectl-forensic"), 0o755);
   const client = createS3Client({
     endpoint: s3.endpoint,
     region: s3.region,
@@ -59,6 +90,19 @@ beforeAll(async () => {
         evidencePrefix: undefined,
         identity: "postmortem-test",
         version: "test",
+        settings: {
+          retriever: { image: "podmortem:dev", namespace: "podmortem", s3Secret: "retriever-s3" },
+          evidence: {
+            kind: "s3",
+            bucket: s3.bucket,
+            prefix: undefined,
+            endpoint: s3.endpoint,
+            region: s3.region,
+            forcePathStyle: true,
+            kmsKeyId: undefined,
+          },
+          kubeletInsecureTls: false,
+        },
       }),
       CaptureDriver,
     ],
@@ -66,6 +110,20 @@ beforeAll(async () => {
   await setConfig(restate, CLUSTER, {
     capture: { steps: { snapshots: false, forensicPod: false, checkpoint: false } },
   });
+  await setConfig(restate, OD, {
+    namespaces: { exclude: [EXCLUDED_NS] },
+    capture: {
+      steps: { snapshots: false, forensicPod: true, checkpoint: true },
+      checkpoint: { deleteFromNode: true },
+      limits: { forensicCopiesPerNamespace: 100, capturesPerMinute: 1000 },
+    },
+  });
+  const enrolled = await fetch(`${restate.ingressUrl}/Cluster/${OD}/enroll`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ clusterUID: "on-demand-test-uid" }),
+  });
+  expect(enrolled.status).toBe(200);
 }, 150_000);
 
 afterAll(async () => {
@@ -204,6 +262,12 @@ describe("the postmortem of a real capture", () => {
     expect(status.steps.map((s) => s.name)).toContain("write report");
     expect(status.steps.find((s) => s.name === "write report")!.outcome).toBe("ok");
     expect(markdown).toContain(report.top.summary);
+    // The event names the instance that ended (restart 0); the API server counts the restart.
+    const apiRestarts = (await core.readNamespacedPod({ name: "oom-1", namespace: NS })).status!
+      .containerStatuses![0]!.restartCount;
+    expect([event.restartCount, apiRestarts]).toEqual([0, 1]);
+    expect(report.crash.restartCount).toBe(1);
+    expect(markdown).toContain(", 1 restarts |");
     expect(report.logTail.lines.map((l) => l.text)).toEqual([
       "allocating cache",
       "allocating more cache",
@@ -619,6 +683,284 @@ describe("the postmortem of a real capture", () => {
     expect(tampered.stderr).toContain("DOES NOT MATCH ITS CHAIN OF CUSTODY");
     expect(tampered.stdout).toBe("");
     expect((await cli("kubectl-forensic", "show", "cli-1", "-n", NS)).code).toBe(5);
+  });
+});
+
+describe("on-demand capture: kubectl forensic capture, through the real kubectl", () => {
+  /** `kubectl forensic capture …` as a user runs it, against cluster OD unless told otherwise. */
+  const kubectlForensic = (...args: string[]) =>
+    runProgram(KUBECTL, ["forensic", ...args], {
+      env: {
+        PATH: `${pluginDir}:${process.env.PATH ?? ""}`,
+        HOME: pluginDir,
+        KUBECONFIG: cluster.kubeconfigPath,
+        PODMORTEM_RESTATE_URL: restate.ingressUrl,
+        PODMORTEM_CLUSTER_NAME: OD,
+      },
+    });
+  const statusOf = async (captureId: string): Promise<CaptureStatus | null> =>
+    (await fetch(`${restate.ingressUrl}/Capture/${captureId}/status`, { method: "POST" }).then(
+      (r) => r.json(),
+    )) as CaptureStatus | null;
+  const finished = async (captureId: string) => {
+    let status: CaptureStatus | null = null;
+    await eventually(async () => {
+      status = await statusOf(captureId);
+      expect(status?.finishedAt ?? null).not.toBeNull();
+    }, 30_000);
+    return status!;
+  };
+  const auditOf = async (captureId: string, kind: string) => {
+    let detail: Record<string, unknown> = {};
+    await eventually(async () => {
+      const rows = await restate.query<{ value_utf8: string }>(
+        `SELECT value_utf8 FROM state WHERE service_name = 'AuditLog' AND service_key = '${OD}' AND value_utf8 LIKE '%${captureId}%'`,
+      );
+      const entry = rows
+        .map((r) => JSON.parse(r.value_utf8) as { kind?: string; detail?: Record<string, unknown> })
+        .find((e) => e.kind === kind);
+      expect(entry).toBeDefined();
+      detail = entry!.detail!;
+    }, 20_000);
+    return detail;
+  };
+  const forensicCopiesOf = async (pod: string) =>
+    (
+      await core.listNamespacedPod({
+        namespace: NS,
+        labelSelector: "forensic.io/role=forensic-copy",
+      })
+    ).items.filter((p) => p.metadata?.annotations?.["forensic.io/source-pod"]?.endsWith(pod));
+  const submit = (claim: Record<string, unknown>) =>
+    fetch(`${restate.ingressUrl}/CaptureRequest/submit`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(claim),
+    });
+
+  it("captures a live pod now: sealed evidence, checkpoint and forensic copy, recorded as on-demand with who asked", async () => {
+    await startPod("live-1");
+    await running("live-1");
+    kubelet.setLog(NS, "live-1", "app", { current: "serving\nslow request /cart 2.3s\n" });
+    const checkpointsBefore = kubelet.checkpointRequests();
+    const run = await kubectlForensic(
+      "capture",
+      "live-1",
+      "-n",
+      NS,
+      "--checkpoint",
+      "--copy",
+      "--json",
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const answer = JSON.parse(run.stdout) as {
+      captureId: string;
+      phase: string;
+      requestId: string;
+      requestedBy: string;
+      identitySource: string;
+      evidence: string;
+      checkpoint: string;
+      forensicPod: string;
+      headline: string;
+    };
+    // The 1.20 API server serves no SelfSubjectReview: the kubeconfig's names, said to be so.
+    const asUser = new KubeConfig();
+    asUser.loadFromFile(cluster.kubeconfigPath);
+    const user = `${asUser.getCurrentUser()!.name} (context ${asUser.getCurrentContext()})`;
+    expect(answer).toMatchObject({
+      phase: "succeeded",
+      requestedBy: user,
+      identitySource: "kubeconfig",
+      headline: `On-demand capture of ${NS}/live-1, requested by ${user}`,
+    });
+    expect(answer.captureId).toMatch(/^pm-od-[0-9a-f]{24}$/);
+    expect(kubelet.checkpointRequests()).toBe(checkpointsBefore + 1);
+
+    const status = (await statusOf(answer.captureId))!;
+    expect(status.trigger).toMatchObject({ kind: "on-demand", requestedBy: user });
+    expect(status.steps.find((s) => s.name === "restart pod")?.outcome).toBe("skipped");
+    const folder = status.evidence!.folder;
+    expect(answer.evidence).toBe(`s3://${s3.bucket}/${folder}custody.json`);
+    const custody = custodySchema.parse(
+      JSON.parse((await s3.getObjectBytes(`${folder}custody.json`)).toString()),
+    );
+    expect(sha256(await s3.getObjectBytes(`${folder}custody.json`))).toBe(
+      status.evidence!.custodySha256,
+    );
+    expect(custody.trigger).toEqual({
+      kind: "on-demand",
+      requestId: answer.requestId,
+      requestedBy: user,
+      identitySource: "kubeconfig",
+      requestedAt: expect.any(String) as string,
+    });
+    const names = custody.artifacts.map((a) => a.name);
+    expect(names).toEqual(
+      expect.arrayContaining(["crash.log", "pod.json", "checkpoint-app.tar", "report.json"]),
+    );
+    for (const artifact of custody.artifacts.filter((a) => a.name !== "checkpoint-app.tar"))
+      expect(sha256(await s3.getObjectBytes(artifact.key))).toBe(artifact.sha256);
+    expect(answer.checkpoint).toBe(`s3://${s3.bucket}/${folder}checkpoint-app.tar`);
+    const report = reportSchema.parse(
+      JSON.parse((await s3.getObjectBytes(`${folder}report.json`)).toString()),
+    );
+    expect(report.headline).toBe(answer.headline);
+    expect(report.trigger).toMatchObject({ kind: "on-demand", requestedBy: user });
+    const markdown = (await s3.getObjectBytes(`${folder}report.md`)).toString();
+    expect(markdown).toContain("# On-demand capture: app in shop/live-1");
+    expect(markdown).not.toContain("| Crash |");
+    const [copy] = await forensicCopiesOf("live-1");
+    expect(answer.forensicPod).toBe(`${NS}/${copy!.metadata!.name!}`);
+
+    expect(await auditOf(answer.captureId, "capture.requested")).toMatchObject({
+      requestId: answer.requestId,
+      requestedBy: user,
+      identitySource: "kubeconfig",
+      granted: true,
+    });
+  });
+
+  it("refuses a podmortem pod and an excluded namespace, with exit 6 and nothing created", async () => {
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: {
+          name: "own-copy",
+          labels: { "app.kubernetes.io/managed-by": "podmortem" },
+          annotations: { "fake-kubelet/scenario": "healthy" },
+        },
+        spec: { containers: [{ name: "app", image: "registry.example/app:1" }] },
+      },
+    });
+    await core.createNamespacedPod({
+      namespace: EXCLUDED_NS,
+      body: {
+        metadata: { name: "quiet-1", annotations: { "fake-kubelet/scenario": "healthy" } },
+        spec: { containers: [{ name: "app", image: "registry.example/app:1" }] },
+      },
+    });
+    await running("own-copy");
+    const checkpointsBefore = kubelet.checkpointRequests();
+    const [own, quiet] = await Promise.all([
+      kubectlForensic("capture", "own-copy", "-n", NS, "--checkpoint", "--copy"),
+      kubectlForensic("capture", "quiet-1", "-n", EXCLUDED_NS, "--checkpoint", "--copy"),
+    ]);
+    expect([own.code, quiet.code], own.stderr + quiet.stderr).toEqual([6, 6]);
+    expect(own.stdout).toContain("is podmortem's own");
+    expect(quiet.stdout).toContain(`namespace ${EXCLUDED_NS} is excluded by the config`);
+    // The refused captures have ended (the barrier): nothing was made while they ran.
+    for (const out of [own.stdout, quiet.stdout]) {
+      const captureId = /^capture (\S+): refused$/m.exec(out)![1]!;
+      const status = (await statusOf(captureId))!;
+      expect([status.phase, status.evidence, status.forensicPod]).toEqual(["refused", null, null]);
+    }
+    expect(kubelet.checkpointRequests()).toBe(checkpointsBefore);
+    expect(await forensicCopiesOf("own-copy")).toEqual([]);
+  });
+
+  it("refuses a forged pointer through Restate's ingress: no request on the pod, or another id", async () => {
+    await startPod("live-2");
+    const pod = await running("live-2");
+    const checkpointsBefore = kubelet.checkpointRequests();
+    const claim = {
+      cluster: OD,
+      namespace: NS,
+      pod: "live-2",
+      podUID: pod.metadata!.uid!,
+      requestId: randomBytes(16).toString("hex"),
+    };
+    const noRequest = await submit(claim);
+    expect(noRequest.status).toBe(200);
+    const unasked = await finished(((await noRequest.json()) as { captureId: string }).captureId);
+    expect(unasked.phase).toBe("refused");
+    expect(unasked.claim!.detail).toBe(
+      `pod ${NS}/live-2 has no forensic.io/capture-request annotation: nobody asked for this capture on the pod`,
+    );
+
+    // A real request is on the pod; the forged pointer names another id.
+    const written = randomBytes(16).toString("hex");
+    await core.patchNamespacedPod(
+      {
+        name: "live-2",
+        namespace: NS,
+        body: {
+          metadata: {
+            annotations: {
+              "forensic.io/capture-request": JSON.stringify({
+                id: written,
+                container: "app",
+                checkpoint: true,
+                copy: true,
+                requestedBy: "alice",
+                identitySource: "kubeconfig",
+                requestedAt: new Date().toISOString(),
+              }),
+            },
+          },
+        },
+      },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
+    const forged = { ...claim, requestId: randomBytes(16).toString("hex") };
+    const otherId = await submit(forged);
+    const mismatched = await finished(((await otherId.json()) as { captureId: string }).captureId);
+    expect(mismatched.phase).toBe("refused");
+    expect(mismatched.claim!.detail).toBe(
+      `forensic.io/capture-request on ${NS}/live-2 is request ${written}, not ${forged.requestId}`,
+    );
+    const wrongUid = await submit({ ...claim, requestId: written, podUID: "not-the-uid" });
+    const replaced = await finished(((await wrongUid.json()) as { captureId: string }).captureId);
+    expect(replaced.claim!.detail).toContain("the request names not-the-uid");
+    // All three have ended (the barrier): no step past the check ran, nothing was made.
+    for (const status of [unasked, mismatched, replaced]) {
+      expect(status.steps.map((s) => s.name)).toEqual(["read pod", "confirm request"]);
+      expect([status.evidence, status.forensicPod, status.checkpoint]).toEqual([null, null, null]);
+    }
+    expect(kubelet.checkpointRequests()).toBe(checkpointsBefore);
+    expect(await forensicCopiesOf("live-2")).toEqual([]);
+    expect(await auditOf(mismatched.captureId, "capture.finished")).toMatchObject({
+      outcome: "refused",
+      claim: { kind: "refused", detail: mismatched.claim!.detail },
+    });
+
+    const invalid = await submit({ ...claim, requestId: "x" });
+    expect(invalid.status).toBe(400);
+    expect(await invalid.text()).toContain("requestId: must be 32 lowercase hex characters");
+  });
+
+  it("--help, --no-wait and every mistake: one sentence and its exit code", async () => {
+    await startPod("live-3");
+    await running("live-3");
+    // Each run is a Node process on a shared 2-core machine: the usage mistakes (no POD, a bad
+    // --timeout) are unit-tested, these are the ones that need the servers.
+    const [help, unknown, noContainer, down, queued] = await Promise.all([
+      kubectlForensic("capture", "--help"),
+      kubectlForensic("capture", "nobody", "-n", NS),
+      kubectlForensic("capture", "live-3", "-n", NS, "-c", "sidecar"),
+      kubectlForensic("capture", "live-3", "-n", NS, "--restate-url", "http://127.0.0.1:9"),
+      kubectlForensic("capture", "live-3", "-n", NS, "--no-wait"),
+    ]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("kubectl forensic capture POD [-n NAMESPACE] [-c CONTAINER]");
+    expect([unknown.code, unknown.stderr]).toEqual([
+      3,
+      `kubectl forensic: no pod nobody in namespace ${NS}\n`,
+    ]);
+    expect([noContainer.code, noContainer.stderr]).toEqual([
+      3,
+      `kubectl forensic: -c: pod ${NS}/live-3 has no container sidecar; it has app\n`,
+    ]);
+    expect(down.code).toBe(4);
+    expect(down.stderr).toMatch(
+      /^kubectl forensic: request [0-9a-f]{32} is written on pod shop\/live-3, but Restate at http:\/\/127\.0\.0\.1:9 did not take it \(.*\); run the command again\n$/,
+    );
+    expect(queued.code, queued.stderr).toBe(0);
+    expect(queued.stdout).toMatch(
+      /^capture pm-od-[0-9a-f]{24} requested by .+, request [0-9a-f]{32}\n$/,
+    );
+    for (const run of [help, unknown, noContainer, down, queued])
+      expect(run.stderr).not.toMatch(/\n\s+at /);
   });
 });
 

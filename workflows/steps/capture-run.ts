@@ -7,6 +7,7 @@ import type { EvidenceStore } from "../../src/evidence/evidence-store.ts";
 import { classifyS3Error } from "../../src/evidence/s3-errors.ts";
 import type { KubeAccess } from "../../src/k8s/kube-access.ts";
 import { classifyKubeError } from "../../src/k8s/kube-errors.ts";
+import type { CaptureTrigger } from "../../src/model/capture-request.ts";
 import type { PodEvent } from "../../src/model/pod-event.ts";
 import type { RemoteConfig } from "../../src/model/remote-config.ts";
 import type { WorkflowMetrics } from "../metrics.ts";
@@ -85,6 +86,8 @@ export type CaptureStatus = {
   topFinding?: string;
   /** What the API server said about the event's claim (steps/confirm-claim.ts). */
   claim?: { kind: string; detail: string } | null;
+  /** Why the capture ran: a crash, or an on-demand request and who made it. */
+  trigger?: CaptureTrigger;
   /** Why a cap of capture.limits kept this capture from creating objects, when one did. */
   limited?: string | null;
 };

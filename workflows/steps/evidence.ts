@@ -10,6 +10,7 @@ import { EVIDENCE_FILES } from "../../src/evidence/evidence-layout.ts";
 import type { EvidenceStore } from "../../src/evidence/evidence-store.ts";
 import { sha256Hex } from "../../src/evidence/hashing.ts";
 import { kubeStatusOf } from "../../src/k8s/kube-errors.ts";
+import type { CaptureTrigger } from "../../src/model/capture-request.ts";
 import type { PodEvent } from "../../src/model/pod-event.ts";
 import { classifyStepError, type CaptureRun } from "./capture-run.ts";
 import {
@@ -61,6 +62,7 @@ export type CustodyInput = {
   folder: string;
   capturedAt: string;
   capturedBy: Custody["capturedBy"];
+  trigger?: CaptureTrigger | undefined;
   artifacts: CustodyArtifact[];
 };
 
@@ -89,6 +91,7 @@ export async function sealCustody(
       node: event.node,
     },
     capturedBy: input.capturedBy,
+    ...(input.trigger ? { trigger: input.trigger } : {}),
     capturedAt: input.capturedAt,
     sealedAt,
     artifacts: input.artifacts,

@@ -2,6 +2,7 @@ import { diagnose } from "../../src/diagnosis/diagnose.ts";
 import type { EventRecord, LogTail } from "../../src/diagnosis/finding.ts";
 import { readLogTail } from "../../src/diagnosis/log-scan.ts";
 import type { CustodyArtifact } from "../../src/evidence/custody.ts";
+import type { CaptureTrigger } from "../../src/model/capture-request.ts";
 import { EVIDENCE_FILES } from "../../src/evidence/evidence-layout.ts";
 import type { EvidenceStore } from "../../src/evidence/evidence-store.ts";
 import { buildReport } from "../../src/report/build-report.ts";
@@ -43,6 +44,7 @@ export async function composeReport(
     folder: string;
     artifacts: readonly CustodyArtifact[];
     nowIso: () => string;
+    trigger?: CaptureTrigger | undefined;
   },
 ): Promise<WrittenReport> {
   const { event, folder } = input;
@@ -88,6 +90,7 @@ export async function composeReport(
     size: null,
   });
   const report = buildReport({
+    trigger: input.trigger,
     captureId: input.captureId,
     generatedAt: input.nowIso(),
     event,
@@ -142,6 +145,7 @@ export async function writeReport(run: CaptureRun): Promise<void> {
         folder: run.folder,
         artifacts: run.artifacts,
         nowIso: () => new Date().toISOString(),
+        trigger: run.status.trigger,
       }),
     (r) => `${r.top}: ${r.headline}`,
   );

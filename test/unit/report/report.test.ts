@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 
 import { diagnose } from "../../../src/diagnosis/diagnose.ts";
 import { toLogTail } from "../../../src/diagnosis/log-scan.ts";
-import { buildReport } from "../../../src/report/build-report.ts";
+import { buildReport, confirmedRestartCount } from "../../../src/report/build-report.ts";
 import { renderMarkdown } from "../../../src/report/render-markdown.ts";
 import { reportSchema } from "../../../src/report/report-schema.ts";
 import { makePodEvent } from "../../fixtures/pod-events.ts";
@@ -79,5 +79,66 @@ describe("the report", () => {
     const report = reportFor("image.not-found");
     expect(report.logTail.available).toBe(false);
     expect(renderMarkdown(report)).toContain("No crash log");
+  });
+});
+
+describe("the report's counts and trigger", () => {
+  const base = () => {
+    const scenario = CORPUS.find((s) => s.expected === "oom.limit")!;
+    return { scenario, diagnosis: diagnose(scenario.input) };
+  };
+  const podShowing = (restartCount: number) => ({
+    status: { containerStatuses: [{ name: "app", restartCount }] },
+  });
+
+  it("counts restarts as the API server showed them in pod.json, not as the event's instance", () => {
+    const { diagnosis } = base();
+    const report = buildReport({
+      captureId: "cap-1",
+      generatedAt: "2026-11-22T10:01:00Z",
+      event: makePodEvent({ restartCount: 0 }),
+      diagnosis,
+      pod: podShowing(1),
+      events: [],
+      log: undefined,
+      changes: null,
+      artifacts: [],
+    });
+    expect(report.crash.restartCount).toBe(1);
+    expect(renderMarkdown(report)).toContain(", 1 restarts |");
+    expect(confirmedRestartCount(podShowing(4), "app", "regular")).toBe(4);
+    expect(confirmedRestartCount(podShowing(4), "app", "init")).toBeUndefined();
+    expect(confirmedRestartCount(undefined, "app", "regular")).toBeUndefined();
+  });
+
+  it("heads an on-demand capture with who asked, and claims no crash", () => {
+    const trigger = {
+      kind: "on-demand" as const,
+      requestId: "0".repeat(32),
+      requestedBy: "alice",
+      identitySource: "SelfSubjectReview" as const,
+      requestedAt: "2026-11-22T10:00:00Z",
+    };
+    const unknown = diagnose({ crash: { ...base().scenario.input.crash }, events: [], pod: {} });
+    const report = reportSchema.parse(
+      buildReport({
+        captureId: "pm-od-1",
+        generatedAt: "2026-11-22T10:01:00Z",
+        event: makePodEvent({ namespace: "app-x", pod: "web", reason: "OnDemand", exitCode: null }),
+        diagnosis: { ...unknown, top: { ...unknown.top, code: "unknown" } },
+        pod: podShowing(2),
+        events: [],
+        log: undefined,
+        changes: null,
+        artifacts: [],
+        trigger,
+      }),
+    );
+    expect(report.headline).toBe("On-demand capture of app-x/web, requested by alice");
+    expect(report.trigger).toEqual(trigger);
+    const markdown = renderMarkdown(report);
+    expect(markdown).toContain("# On-demand capture: app in app-x/web");
+    expect(markdown).toContain("Requested by alice (identity from SelfSubjectReview)");
+    expect(markdown).not.toContain("| Crash |");
   });
 });
