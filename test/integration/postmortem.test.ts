@@ -248,12 +248,14 @@ async function crashWithLog(
 
 describe("the postmortem of a real capture", () => {
   it("OOMKilled against the limit: report.json and report.md sealed in custody, headline on the status", async () => {
-    const event = await crashWithLog(
+    const crashed = await crashWithLog(
       "oom-1",
       "allocating cache\nallocating more cache\n",
       { exitCode: 137, reason: "OOMKilled", signal: 9 },
       { resources: { limits: { memory: "64Mi" }, requests: { memory: "32Mi" } } },
     );
+    // As the watcher reports a termination: the restartCount of the instance that ended.
+    const event = { ...crashed, restartCount: 0 };
     const { status, report, markdown } = await capture(event, "pm-oom");
     expect(report.top.code).toBe("oom.limit");
     expect(report.top.summary).toContain("64Mi");
@@ -262,7 +264,7 @@ describe("the postmortem of a real capture", () => {
     expect(status.steps.map((s) => s.name)).toContain("write report");
     expect(status.steps.find((s) => s.name === "write report")!.outcome).toBe("ok");
     expect(markdown).toContain(report.top.summary);
-    // The event names the instance that ended (restart 0); the API server counts the restart.
+    // The event names the instance that ended; the API server counts the restart that followed.
     const apiRestarts = (await core.readNamespacedPod({ name: "oom-1", namespace: NS })).status!
       .containerStatuses![0]!.restartCount;
     expect([event.restartCount, apiRestarts]).toEqual([0, 1]);
