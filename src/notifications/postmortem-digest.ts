@@ -68,9 +68,11 @@ export async function readPostmortemDigest(
   const folder = payload.evidenceFolder;
   const report = store && folder ? await readReport(store, folder) : undefined;
   const presign = store?.presignGet?.bind(store);
+  // A message without its link beats no message: a presign that fails (credentials that do not
+  // resolve) leaves the link out, like a report that cannot be read leaves out the report.
   const reportLink =
     report && folder && presign && link.presignExpiryS > 0
-      ? await presign(`${folder}${REPORT_FILES.markdown}`, link.presignExpiryS)
+      ? await presign(`${folder}${REPORT_FILES.markdown}`, link.presignExpiryS).catch(() => null)
       : null;
   const lines = (report?.logTail.lines ?? []).slice(-MAX_NOTIFIED_LOG_LINES).map(({ text }) => {
     const masked = maskSecrets(text);
