@@ -687,7 +687,7 @@ describe("notifications", () => {
     );
     expect(received.filter((r) => r.path === "/pagerduty-bad" && ours(r))).toHaveLength(1);
 
-    // Neither the routing key, the Teams URL nor any presigned link is in Restate's tables.
+    // Neither the routing key, the Teams URL nor any presigned link is in Restate's tables or log.
     const scanned: string[] = [];
     for (const table of ["sys_journal", "state", "sys_invocation"]) {
       const text = (await restate.query(`SELECT * FROM ${table}`)).map(searchable).join("\n");
@@ -695,6 +695,10 @@ describe("notifications", () => {
       if (table === "sys_journal") expect(text).toContain("sealed:v1:");
       scanned.push(text);
     }
+    // restate-server's log holds every failed attempt's message (the 429, the 400): none names them.
+    const serverLog = await readFile(restate.logFile, "utf8");
+    expect(serverLog).toContain("pm-pager answered 429");
+    scanned.push(serverLog);
     const everything = scanned.join("\n");
     const signatures = reportLinks.map((url) => new URL(url).searchParams.get("X-Amz-Signature")!);
     for (const value of [ROUTING_KEY, TEAMS_PATH, ...signatures])
