@@ -9,6 +9,16 @@
  * fingerprint is made of these fields alone). Anything unusual — another event type, an escaped
  * key, a malformed line, a pod not seen before — is parsed in full. Equal bytes, not a hash:
  * a skip can never hide a change.
+ *
+ * Most of a pod's bytes (managedFields, spec) lie between its identity and its status, and
+ * walking them was most of the cost. The API server writes a watch event as `{"type":…,
+ * "object":…}` and a pod's status as its last member, so a line is first read the short way:
+ * the event's type, the pod's metadata up to its uid and resourceVersion, then the last
+ * `"status":{` of the line (found by a native search), walked and followed by exactly the two
+ * closing braces of the pod and the event. A `"status":` key is found only where it is a key
+ * (inside a string a quote is escaped), and two closers after its value put it directly in
+ * the event's object: the pod's last status member, the one JSON.parse keeps. Any other shape
+ * takes the full walk.
  */
 
 const QUOTE = 0x22;
@@ -28,6 +38,8 @@ const KEY_STATUS = bytesOf("status");
 const KEY_UID = bytesOf("uid");
 const KEY_RESOURCE_VERSION = bytesOf("resourceVersion");
 const MODIFIED = bytesOf('"MODIFIED"');
+/** Compact, as the API server writes it; conditions' `"status":"True"` do not match. */
+const STATUS_MEMBER = bytesOf('"status":{');
 /** The status fields detection reads, in the order their bytes make up a pod's key. */
 const STATUS_KEYS = [
   "phase",
@@ -176,6 +188,65 @@ function scanMetadata(b: Buffer, end: number, scan: Scan): void {
   } while (next(b, end));
 }
 
+/** The metadata's uid and resourceVersion, stopping as soon as both were read. */
+function scanIdentity(b: Buffer, end: number, scan: Scan): void {
+  scan.uid = undefined;
+  scan.resourceVersion = undefined;
+  if (!enter(b, end)) return;
+  do {
+    readKey(b, end);
+    if (keyIs(b, keyFrom, keyTo, KEY_UID)) scan.uid = readPlainString(b, end);
+    else if (keyIs(b, keyFrom, keyTo, KEY_RESOURCE_VERSION))
+      scan.resourceVersion = readPlainString(b, end);
+    else at = skipValue(b, at, end);
+    if (scan.uid !== undefined && scan.resourceVersion !== undefined) return;
+  } while (next(b, end));
+}
+
+/** The short way (see the top of this file): false when the line has another shape. */
+function scanLineFast(b: Buffer, start: number, end: number, scan: Scan): boolean {
+  at = skipSpace(b, start, end);
+  if (!enter(b, end)) return false;
+  readKey(b, end);
+  if (!keyIs(b, keyFrom, keyTo, KEY_TYPE)) return false;
+  const typeFrom = at;
+  at = skipValue(b, at, end);
+  if (!keyIs(b, typeFrom, at, MODIFIED)) return false;
+  if (!next(b, end)) return false;
+  readKey(b, end);
+  if (!keyIs(b, keyFrom, keyTo, KEY_OBJECT)) return false;
+  const objectFrom = at;
+  if (!enter(b, end)) return false;
+  scan.uid = undefined;
+  scan.resourceVersion = undefined;
+  do {
+    readKey(b, end);
+    if (keyIs(b, keyFrom, keyTo, KEY_METADATA)) {
+      scanIdentity(b, end, scan);
+      break;
+    }
+    at = skipValue(b, at, end);
+  } while (next(b, end));
+  if (scan.uid === undefined || scan.resourceVersion === undefined) return false;
+  const status = b.lastIndexOf(STATUS_MEMBER, end - STATUS_MEMBER.length);
+  if (status <= objectFrom || status < at) return false;
+  at = status + STATUS_MEMBER.length - 1;
+  scanStatus(b, end, scan.ranges);
+  // Exactly the pod's and the event's closing braces, then the end of the line.
+  if (b[(at = skipSpace(b, at, end))] !== CLOSE_BRACE) return false;
+  at += 1;
+  if (at === end) return false;
+  if (b[(at = skipSpace(b, at, end))] !== CLOSE_BRACE) return false;
+  at += 1;
+  while (at < end) {
+    const c = b[at]!;
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return false;
+    at += 1;
+  }
+  scan.modified = true;
+  return true;
+}
+
 function scanStatus(b: Buffer, end: number, ranges: Int32Array): void {
   ranges.fill(-1);
   if (!enter(b, end)) return;
@@ -231,7 +302,7 @@ function keyLength(ranges: Int32Array): number {
 }
 
 /** Equal when the stored key is exactly the fields' bytes, each after a separator byte. */
-function sameKey(stored: Uint8Array, b: Buffer, ranges: Int32Array): boolean {
+function sameKey(stored: Buffer, b: Buffer, ranges: Int32Array): boolean {
   if (stored.length !== keyLength(ranges)) return false;
   let at = 0;
   for (let k = 0; k < ranges.length; k += 2) {
@@ -240,29 +311,29 @@ function sameKey(stored: Uint8Array, b: Buffer, ranges: Int32Array): boolean {
     // The separator tells an absent field from an empty one.
     if (stored[at] !== (from < 0 ? 0 : 1)) return false;
     at += 1;
-    for (let j = from; j < to; j += 1, at += 1) if (stored[at] !== b[j]) return false;
+    if (from < 0) continue;
+    // A native compare: the container statuses are hundreds of bytes.
+    if (b.compare(stored, at, at + (to - from), from, to) !== 0) return false;
+    at += to - from;
   }
   return true;
 }
 
-function copyKey(b: Buffer, ranges: Int32Array): Uint8Array {
-  const key = new Uint8Array(keyLength(ranges));
+function copyKey(b: Buffer, ranges: Int32Array): Buffer {
+  const key = Buffer.allocUnsafeSlow(keyLength(ranges));
   let at = 0;
   for (let k = 0; k < ranges.length; k += 2) {
     const from = ranges[k]!;
     const to = ranges[k + 1]!;
     key[at] = from < 0 ? 0 : 1;
     at += 1;
-    if (from >= 0) {
-      key.set(b.subarray(from, to), at);
-      at += to - from;
-    }
+    if (from >= 0) at += b.copy(key, at, from, to);
   }
   return key;
 }
 
 export function createPodLineFilter() {
-  const lastKeys = new Map<string, Uint8Array>();
+  const lastKeys = new Map<string, Buffer>();
   const scan: Scan = {
     modified: false,
     uid: undefined,
@@ -277,10 +348,16 @@ export function createPodLineFilter() {
      */
     inspect(bytes: Buffer, start: number, end: number): LineInspection | undefined {
       try {
-        scanLine(bytes, start, end, scan);
+        if (!scanLineFast(bytes, start, end, scan)) scanLine(bytes, start, end, scan);
       } catch (error) {
-        if (error instanceof Unusual) return undefined;
-        throw error;
+        if (!(error instanceof Unusual)) throw error;
+        try {
+          // The short way stops at what it does not expect; the full walk decides.
+          scanLine(bytes, start, end, scan);
+        } catch (fullError) {
+          if (fullError instanceof Unusual) return undefined;
+          throw fullError;
+        }
       }
       const { uid, resourceVersion } = scan;
       if (uid === undefined || resourceVersion === undefined) return undefined;
