@@ -35,11 +35,13 @@ const LIST_VERSION = 1_000_000;
 const LINES_PER_WRITE = 64;
 const gc = (globalThis as { gc?: () => void }).gc;
 
-type Role = "watcher" | "informer";
+type Role = "watcher" | "informer" | "wire";
 type Transport = "http1" | "tls-h2";
 type ChildReport = {
   doneAtMs: number;
   cpuS: number;
+  /** RSS with every module loaded, before the first request: what the code alone costs. */
+  startRssMiB: number;
   peakRssMiB: number;
   settledHeapMiB: number;
   signatures?: number;
@@ -54,6 +56,8 @@ async function settledHeapMiB(): Promise<number> {
   }
   return process.memoryUsage().heapUsed / 1024 / 1024;
 }
+
+const rssMiB = () => process.memoryUsage().rss / 1024 / 1024;
 
 const cpuSeconds = () => {
   const { user, system } = process.cpuUsage();
@@ -95,6 +99,7 @@ async function runWatcherChild(kubeconfigPath: string): Promise<void> {
   const done = new Promise<number>((resolve) =>
     process.once("message", (message: { doneAtMs: number }) => resolve(message.doneAtMs)),
   );
+  const startRssMiB = rssMiB();
   const cpuBefore = cpuSeconds();
   await watcher.start({ clusterUID: "bench", kubernetesVersion: "", watcherVersion: "bench" });
   process.send?.({ started: true });
@@ -107,6 +112,7 @@ async function runWatcherChild(kubeconfigPath: string): Promise<void> {
   const report: ChildReport = {
     doneAtMs,
     cpuS,
+    startRssMiB,
     peakRssMiB,
     settledHeapMiB: heap,
     signatures: signatures.size,
@@ -132,6 +138,7 @@ async function runInformerChild(kubeconfigPath: string): Promise<void> {
     if (updates === EVENTS) finished.resolve(Date.now());
   });
   informer.on("error", (err) => finished.reject(err));
+  const startRssMiB = rssMiB();
   const cpuBefore = cpuSeconds();
   await informer.start();
   process.send?.({ started: true });
@@ -140,7 +147,51 @@ async function runInformerChild(kubeconfigPath: string): Promise<void> {
   const peakRssMiB = process.resourceUsage().maxRSS / 1024;
   const heap = await settledHeapMiB();
   await informer.stop();
-  const report: ChildReport = { doneAtMs, cpuS, peakRssMiB, settledHeapMiB: heap, updates };
+  const report: ChildReport = {
+    doneAtMs,
+    cpuS,
+    startRssMiB,
+    peakRssMiB,
+    settledHeapMiB: heap,
+    updates,
+  };
+  process.send?.(report, () => process.exit(0));
+}
+
+/** The transport's ceiling: the watch's bytes read through kube-http, lines counted, nothing parsed. */
+async function runWireChild(kubeconfigPath: string): Promise<void> {
+  const { kubeHttpFor } = await import("../../src/k8s/kube-http.ts");
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  const http = kubeHttpFor(kc);
+  const startRssMiB = rssMiB();
+  const cpuBefore = cpuSeconds();
+  process.send?.({ started: true });
+  let lines = 0;
+  const response = await http.request(`/api/v1/pods?watch=true&resourceVersion=${LIST_VERSION}`, {
+    timeoutMs: 0,
+    bodyTimeoutMs: 0,
+  });
+  for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    let at = chunk.indexOf(0x0a);
+    while (at >= 0) {
+      lines += 1;
+      at = chunk.indexOf(0x0a, at + 1);
+    }
+  }
+  const doneAtMs = Date.now();
+  const cpuS = cpuSeconds() - cpuBefore;
+  const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  const heap = await settledHeapMiB();
+  await http.close();
+  const report: ChildReport = {
+    doneAtMs,
+    cpuS,
+    startRssMiB,
+    peakRssMiB,
+    settledHeapMiB: heap,
+    updates: lines,
+  };
   process.send?.(report, () => process.exit(0));
 }
 
@@ -461,6 +512,7 @@ async function runOnce(
   return {
     eventsPerS: EVENTS / seconds,
     cpuS: result.cpuS,
+    startRssMiB: result.startRssMiB,
     peakRssMiB: result.peakRssMiB,
     settledHeapMiB: result.settledHeapMiB,
     tlsSessions: server.sessions() - sessionsBefore,
@@ -497,6 +549,7 @@ async function main() {
     const byRole: Record<Role, Awaited<ReturnType<typeof runOnce>>[]> = {
       watcher: [],
       informer: [],
+      wire: [],
     };
     for (let r = 0; r < RUNS; r += 1) {
       for (const role of roles) {
@@ -513,6 +566,7 @@ async function main() {
         runs.map((x) => x.cpuS),
         2,
       ),
+      startRssMiB: spread(runs.map((x) => x.startRssMiB)),
       peakRssMiB: spread(runs.map((x) => x.peakRssMiB)),
       settledHeapMiB: spread(runs.map((x) => x.settledHeapMiB)),
       tlsSessions: spread(
@@ -522,7 +576,9 @@ async function main() {
     });
     const watcher = byRole.watcher.length > 0 ? summary(byRole.watcher) : undefined;
     const informer = byRole.informer.length > 0 ? summary(byRole.informer) : undefined;
+    const wire = byRole.wire.length > 0 ? summary(byRole.wire) : undefined;
     results[transport] = {
+      ...(wire && { wireOnly: wire }),
       ...(watcher && {
         watcher: {
           ...watcher,
@@ -575,6 +631,7 @@ async function main() {
           "client-node makeInformer: list, watch, JSON.parse, cache, one update handler per event",
         eventsPerS: "watch events / wall time from the watch request to the last event handled",
         cpuS: "the consumer process's user+system CPU from start (list included) to the last event",
+        startRssMiB: "the consumer process's RSS with its modules loaded, before its first request",
         peakRssMiB: "the consumer process's maxRSS",
         settledHeapMiB: "heapUsed after gc with every pod known",
         tlsSessions: "TLS sessions the server accepted from the consumer during its run",
@@ -594,4 +651,5 @@ async function main() {
 
 if (process.env.WIRE_ROLE === "watcher") await runWatcherChild(process.env.WIRE_KUBECONFIG!);
 else if (process.env.WIRE_ROLE === "informer") await runInformerChild(process.env.WIRE_KUBECONFIG!);
+else if (process.env.WIRE_ROLE === "wire") await runWireChild(process.env.WIRE_KUBECONFIG!);
 else await main();
