@@ -1,6 +1,7 @@
 import {
   CoreV1Api,
   PatchStrategy,
+  type KubeConfig,
   makeInformer,
   setHeaderOptions,
   type V1Container,
@@ -14,6 +15,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
+import { kubeHttpFor } from "../src/k8s/kube-http.ts";
 import type { KubeCluster } from "./kube-cluster.ts";
 import { startKubeletServer, type KubeletBackend } from "./kubelet-server.ts";
 import { startLocalContainer, type LocalContainer, type LocalExit } from "./local-container.ts";
@@ -54,6 +56,11 @@ export type FakeKubeletOptions = {
   localImage?: string;
   /** Overrides the annotation; undefined falls back to it. */
   scenarioFor?: (pod: V1Pod) => Scenario | undefined;
+  /**
+   * The caller's kubeconfig, so the process shares one connection to the API server (see
+   * src/k8s/kube-http.ts); the cluster's own by default.
+   */
+  kubeConfig?: KubeConfig;
 };
 
 export type TerminationInput = {
@@ -216,8 +223,8 @@ export async function startFakeKubelet(
   options: FakeKubeletOptions,
 ): Promise<FakeKubelet> {
   if (options.nodes.length === 0) throw new Error("the fake kubelet needs at least one node");
-  const kc = cluster.kubeConfig();
-  const core = kc.makeApiClient(CoreV1Api);
+  const kc = options.kubeConfig ?? cluster.kubeConfig();
+  const core = kubeHttpFor(kc).apiClient(CoreV1Api);
   const intervalMs = options.restartIntervalMs ?? 1500;
   const maxRestarts = options.maxRestarts ?? 6;
   const localImage = options.localImage ?? "podmortem:dev";
@@ -889,6 +896,7 @@ export async function startFakeKubelet(
       await informer.stop();
       await Promise.all([...sims.values()].map((sim) => stopPod(sim.namespace, sim.name)));
       await server.close();
+      if (!options.kubeConfig) await kubeHttpFor(kc).close();
       await rm(workDir, { recursive: true, force: true });
       if (!options.checkpointDir) await rm(checkpointDir, { recursive: true, force: true });
     },

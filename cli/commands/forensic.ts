@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { PodmortemError } from "../../src/errors.ts";
 import { FORENSIC_ANNOTATIONS, FORENSIC_LABELS } from "../../src/k8s/forensic-pod.ts";
 import { loadKubeConfig } from "../../src/k8s/client.ts";
+import { kubeHttpFor } from "../../src/k8s/kube-http.ts";
 import { connectionFrom, kubeconfigPathFor, table } from "../connection.ts";
 import { runExport } from "../evidence-export.ts";
 import { captureLivePod, parseTimeout } from "./forensic-capture.ts";
@@ -56,7 +57,7 @@ export const forensicCommand: Command = {
       },
     });
     const kc = loadKubeConfig({ kubeconfigPath: kubeconfigPathFor(values.kubeconfig) });
-    const core = kc.makeApiClient(CoreV1Api);
+    const core = kubeHttpFor(kc).apiClient(CoreV1Api);
     const namespace =
       values.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? "default";
     if (sub === "list") {

@@ -3,6 +3,7 @@ import { AppsV1Api, CoreV1Api, type V1PodTemplateSpec } from "@kubernetes/client
 import { startFakeKubelet } from "../../sim/fake-kubelet.ts";
 import { hasControllerManager, startKubeCluster } from "../../sim/kube-cluster.ts";
 import { PodmortemError } from "../../src/errors.ts";
+import { kubeHttpFor } from "../../src/k8s/kube-http.ts";
 
 export type DemoCluster = {
   server: string;
@@ -35,14 +36,17 @@ export async function startDemoCluster(dataDir: string): Promise<DemoCluster> {
   } catch (error) {
     throw new PodmortemError("PREREQUISITE_MISSING", (error as Error).message, { cause: error });
   }
+  // One KubeConfig, so the fake kubelet and the demo's own calls share one connection.
+  const kc = cluster.kubeConfig();
   const kubelet = await startFakeKubelet(cluster, {
     nodes: ["demo-node-1", "demo-node-2"],
     restartIntervalMs: 4000,
     maxRestarts: 5,
+    kubeConfig: kc,
   });
-  const kc = cluster.kubeConfig();
-  const core = kc.makeApiClient(CoreV1Api);
-  const apps = kc.makeApiClient(AppsV1Api);
+  const http = kubeHttpFor(kc);
+  const core = http.apiClient(CoreV1Api);
+  const apps = http.apiClient(AppsV1Api);
   await core
     .createNamespace({ body: { metadata: { name: DEMO_NAMESPACE } } })
     .catch(unlessAlreadyThere);
@@ -84,6 +88,7 @@ export async function startDemoCluster(dataDir: string): Promise<DemoCluster> {
     controllerManager,
     async stop() {
       await kubelet[Symbol.asyncDispose]();
+      await http.close();
       await cluster[Symbol.asyncDispose]();
     },
   };
