@@ -43,6 +43,7 @@ type ChildReport = {
   /** RSS with every module loaded, before the first request: what the code alone costs. */
   startRssMiB: number;
   peakRssMiB: number;
+  peaks: { heapTotalMiB: number; heapUsedMiB: number; externalMiB: number };
   settledHeapMiB: number;
   signatures?: number;
   sent?: number;
@@ -58,6 +59,21 @@ async function settledHeapMiB(): Promise<number> {
 }
 
 const rssMiB = () => process.memoryUsage().rss / 1024 / 1024;
+
+/** Where the RSS goes while the consumer works: the most of each part, sampled every 100 ms. */
+function watchMemory() {
+  const peak = { heapTotalMiB: 0, heapUsedMiB: 0, externalMiB: 0 };
+  const timer = setInterval(() => {
+    const m = process.memoryUsage();
+    peak.heapTotalMiB = Math.max(peak.heapTotalMiB, m.heapTotal / 1048576);
+    peak.heapUsedMiB = Math.max(peak.heapUsedMiB, m.heapUsed / 1048576);
+    peak.externalMiB = Math.max(peak.externalMiB, m.external / 1048576);
+  }, 100);
+  return () => {
+    clearInterval(timer);
+    return peak;
+  };
+}
 
 const cpuSeconds = () => {
   const { user, system } = process.cpuUsage();
@@ -100,12 +116,14 @@ async function runWatcherChild(kubeconfigPath: string): Promise<void> {
     process.once("message", (message: { doneAtMs: number }) => resolve(message.doneAtMs)),
   );
   const startRssMiB = rssMiB();
+  const memory = watchMemory();
   const cpuBefore = cpuSeconds();
   await watcher.start({ clusterUID: "bench", kubernetesVersion: "", watcherVersion: "bench" });
   process.send?.({ started: true });
   const doneAtMs = await done;
   const cpuS = cpuSeconds() - cpuBefore;
   const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  const peaks = memory();
   const heap = await settledHeapMiB();
   await watcher.stop(5000);
   await kubeHttpClose(kc);
@@ -114,6 +132,7 @@ async function runWatcherChild(kubeconfigPath: string): Promise<void> {
     cpuS,
     startRssMiB,
     peakRssMiB,
+    peaks,
     settledHeapMiB: heap,
     signatures: signatures.size,
     sent,
@@ -139,12 +158,14 @@ async function runInformerChild(kubeconfigPath: string): Promise<void> {
   });
   informer.on("error", (err) => finished.reject(err));
   const startRssMiB = rssMiB();
+  const memory = watchMemory();
   const cpuBefore = cpuSeconds();
   await informer.start();
   process.send?.({ started: true });
   const doneAtMs = await finished.promise;
   const cpuS = cpuSeconds() - cpuBefore;
   const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  const peaks = memory();
   const heap = await settledHeapMiB();
   await informer.stop();
   const report: ChildReport = {
@@ -152,6 +173,7 @@ async function runInformerChild(kubeconfigPath: string): Promise<void> {
     cpuS,
     startRssMiB,
     peakRssMiB,
+    peaks,
     settledHeapMiB: heap,
     updates,
   };
@@ -165,6 +187,7 @@ async function runWireChild(kubeconfigPath: string): Promise<void> {
   kc.loadFromFile(kubeconfigPath);
   const http = kubeHttpFor(kc);
   const startRssMiB = rssMiB();
+  const memory = watchMemory();
   const cpuBefore = cpuSeconds();
   process.send?.({ started: true });
   let lines = 0;
@@ -182,6 +205,7 @@ async function runWireChild(kubeconfigPath: string): Promise<void> {
   const doneAtMs = Date.now();
   const cpuS = cpuSeconds() - cpuBefore;
   const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  const peaks = memory();
   const heap = await settledHeapMiB();
   await http.close();
   const report: ChildReport = {
@@ -189,6 +213,7 @@ async function runWireChild(kubeconfigPath: string): Promise<void> {
     cpuS,
     startRssMiB,
     peakRssMiB,
+    peaks,
     settledHeapMiB: heap,
     updates: lines,
   };
@@ -514,6 +539,7 @@ async function runOnce(
     cpuS: result.cpuS,
     startRssMiB: result.startRssMiB,
     peakRssMiB: result.peakRssMiB,
+    peaks: result.peaks,
     settledHeapMiB: result.settledHeapMiB,
     tlsSessions: server.sessions() - sessionsBefore,
     ownerLookups: run.ownerLookups,
@@ -568,6 +594,9 @@ async function main() {
       ),
       startRssMiB: spread(runs.map((x) => x.startRssMiB)),
       peakRssMiB: spread(runs.map((x) => x.peakRssMiB)),
+      peakHeapTotalMiB: spread(runs.map((x) => x.peaks.heapTotalMiB)),
+      peakHeapUsedMiB: spread(runs.map((x) => x.peaks.heapUsedMiB)),
+      peakExternalMiB: spread(runs.map((x) => x.peaks.externalMiB)),
       settledHeapMiB: spread(runs.map((x) => x.settledHeapMiB)),
       tlsSessions: spread(
         runs.map((x) => x.tlsSessions),
@@ -633,6 +662,8 @@ async function main() {
         cpuS: "the consumer process's user+system CPU from start (list included) to the last event",
         startRssMiB: "the consumer process's RSS with its modules loaded, before its first request",
         peakRssMiB: "the consumer process's maxRSS",
+        peakHeap:
+          "the most of V8's heap (total: reserved; used: live and not yet collected) and of external memory (Buffers) while it worked, sampled every 100 ms",
         settledHeapMiB: "heapUsed after gc with every pod known",
         tlsSessions: "TLS sessions the server accepted from the consumer during its run",
         runs: RUNS,
