@@ -12,7 +12,8 @@ export const retrieveCommand: Command = {
   usage:
     "podmortem retrieve --file PATH --key KEY [--max-bytes N] [--delete] [--delete-on-failure]\n" +
     "  --delete removes the archive once stored or refused; --delete-on-failure also when the upload fails;\n" +
-    "  the evidence store comes from PODMORTEM_S3_* / PODMORTEM_EVIDENCE_DIR, credentials from the AWS default chain;\n" +
+    "  the evidence store comes from PODMORTEM_S3_* / PODMORTEM_EVIDENCE_DIR, credentials from the AWS default chain,\n" +
+    "  PODMORTEM_S3_CA_FILE a PEM bundle to trust for a privately signed S3 endpoint;\n" +
     "  the result (size, sha256, key) is written as JSON to the termination message file",
   async run(args) {
     const { values } = parseArgs({
@@ -35,13 +36,16 @@ export const retrieveCommand: Command = {
       return EXIT.usage;
     }
     const config = loadRetrieverConfig(process.env);
-    const result = await retrieveArchive(createRetrieverStore(config.evidence), {
-      file: values.file,
-      key: values.key,
-      maxBytes,
-      deleteAfter: values.delete,
-      deleteOnFailure: values["delete-on-failure"],
-    });
+    const result = await retrieveArchive(
+      createRetrieverStore(config.evidence, { caFile: config.s3CaFile }),
+      {
+        file: values.file,
+        key: values.key,
+        maxBytes,
+        deleteAfter: values.delete,
+        deleteOnFailure: values["delete-on-failure"],
+      },
+    );
     await writeTerminationMessage(config.terminationLog, result);
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return result.outcome === "stored" ? EXIT.ok : EXIT.invalidInput;

@@ -1,7 +1,6 @@
-import { createReadStream } from "node:fs";
 import { rm, stat, writeFile } from "node:fs/promises";
 
-import type { EvidenceStore } from "../evidence/evidence-store.ts";
+import type { ArchiveStore, StoredArchive } from "./retriever-store.ts";
 
 export type RetrieveRequest = {
   file: string;
@@ -24,7 +23,7 @@ export type RetrieveResult =
  * included, and nobody will fetch it.
  */
 export async function retrieveArchive(
-  store: EvidenceStore,
+  store: ArchiveStore,
   request: RetrieveRequest,
 ): Promise<RetrieveResult> {
   const { size } = await stat(request.file);
@@ -37,13 +36,9 @@ export async function retrieveArchive(
       deleted: request.deleteAfter,
     };
   }
-  let stored: Awaited<ReturnType<EvidenceStore["put"]>>;
+  let stored: StoredArchive;
   try {
-    stored = await store.put(
-      request.key,
-      createReadStream(request.file, { highWaterMark: 256 * 1024 }),
-      { contentType: "application/x-tar" },
-    );
+    stored = await store.putFile(request.key, request.file);
     if (stored.size !== size)
       throw new Error(
         `read ${stored.size} of ${size} bytes: the archive changed while it was read`,

@@ -7,6 +7,8 @@ import type { WorkflowsConfig } from "../config/workflows-config.ts";
  */
 export type RetrieverConfig = {
   evidence: WorkflowsConfig["evidence"];
+  /** PODMORTEM_S3_CA_FILE: a PEM bundle for an S3 endpoint signed by a private CA. */
+  s3CaFile: string | undefined;
   terminationLog: string;
 };
 
@@ -31,6 +33,7 @@ export function loadRetrieverConfig(env: Record<string, string | undefined>): Re
   const bucket = env.PODMORTEM_S3_BUCKET || undefined;
   const prefix = env.PODMORTEM_S3_PREFIX || undefined;
   return {
+    s3CaFile: env.PODMORTEM_S3_CA_FILE || undefined,
     terminationLog:
       env.PODMORTEM_TERMINATION_LOG || env.TERMINATION_MESSAGE_PATH || "/dev/termination-log",
     evidence: bucket

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 
 import { createDirStore } from "../../../src/evidence/dir-store.ts";
 import { retrieveArchive } from "../../../src/retriever/retrieve.ts";
+import { streamingArchiveStore } from "../../../src/retriever/retriever-store.ts";
 
 async function archiveOnNode(bytes: number): Promise<{ dir: string; file: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "podmortem-node-"));
@@ -17,7 +18,7 @@ async function archiveOnNode(bytes: number): Promise<{ dir: string; file: string
 describe("retrieveArchive", () => {
   it("removes an archive it refuses for size when removal is asked for, and says so", async () => {
     const { dir, file } = await archiveOnNode(2048);
-    const store = createDirStore(path.join(dir, "evidence"));
+    const store = streamingArchiveStore(createDirStore(path.join(dir, "evidence")));
     const result = await retrieveArchive(store, {
       file,
       key: "f/checkpoint-app.tar",
@@ -35,7 +36,7 @@ describe("retrieveArchive", () => {
 
   it("keeps a refused archive when removal is not asked for", async () => {
     const { dir, file } = await archiveOnNode(2048);
-    const store = createDirStore(path.join(dir, "evidence"));
+    const store = streamingArchiveStore(createDirStore(path.join(dir, "evidence")));
     const result = await retrieveArchive(store, {
       file,
       key: "f/checkpoint-app.tar",
@@ -50,7 +51,7 @@ describe("retrieveArchive", () => {
     const { dir, file } = await archiveOnNode(4096);
     // A store whose root is a file: every write fails (ENOTDIR), as a store that refuses does.
     await writeFile(path.join(dir, "not-a-dir"), "");
-    const broken = createDirStore(path.join(dir, "not-a-dir"));
+    const broken = streamingArchiveStore(createDirStore(path.join(dir, "not-a-dir")));
     const request = { file, key: "f/checkpoint-app.tar", maxBytes: 1 << 20, deleteAfter: true };
     await expect(retrieveArchive(broken, request)).rejects.toThrow(/ENOTDIR/);
     expect(existsSync(file), "an earlier attempt leaves it for the next").toBe(true);
