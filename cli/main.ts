@@ -30,7 +30,7 @@ const SUMMARIES: Record<string, string> = {
   retrieve: "stream a checkpoint archive into the evidence store (runs in a pod on the node)",
   config: "get | set | history | rollback the runtime config (validated, versioned)",
   audit: "query the audit log; audit verify checks its SHA-256 chain",
-  forensic: "list forensic pods, export their evidence verified (also: kubectl forensic)",
+  forensic: "list, show and export forensic pods; capture a live pod (also: kubectl forensic)",
   export: "download a capture's evidence by capture id, every hash verified",
   incidents: "list incidents with counts and the last capture's headline (--namespace, --since)",
   show: "print a capture's postmortem (report.md), checked against its custody hash",

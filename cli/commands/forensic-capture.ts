@@ -183,14 +183,21 @@ function printStatus(status: CaptureStatus, json: boolean, extra: Record<string,
     return;
   }
   const failed = status.steps.filter((s) => s.outcome === "failed");
+  // Refused at the check (the claim), or after it (the capture slot): say which, once.
+  const refusal =
+    status.phase !== "refused"
+      ? undefined
+      : status.claim && status.claim.kind !== "confirmed"
+        ? status.claim.detail
+        : (failed.at(-1)?.detail ?? "no reason recorded");
   const lines = [
     `capture ${status.captureId}: ${status.phase}`,
-    ...(status.phase === "refused" && status.claim ? [`refused: ${status.claim.detail}`] : []),
+    ...(refusal ? [`refused: ${refusal}`] : []),
     ...(status.headline ? [`report: ${status.headline}`] : []),
     `evidence: ${status.evidence?.custodyUri ?? "none"}`,
     ...(checkpoint ? [`checkpoint: ${checkpoint}`] : []),
     `forensic copy: ${copy ?? "none"}`,
-    ...failed.map((s) => `failed step ${s.name}: ${s.detail}`),
+    ...(refusal ? [] : failed.map((s) => `failed step ${s.name}: ${s.detail}`)),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
 }
@@ -249,13 +256,13 @@ export async function captureLivePod(
       process.stdout.write(`${JSON.stringify({ ...asked, captureId, phase: "requested" })}\n`);
     else
       process.stdout.write(
-        `capture ${captureId} requested by ${who.name} (${who.source}), request ${request.id}\n`,
+        `capture ${captureId} requested by ${who.name} (identity from ${who.source}), request ${request.id}\n`,
       );
     return EXIT.ok;
   }
   if (!options.json)
     process.stderr.write(
-      `capture ${captureId} requested by ${who.name} (${who.source}); waiting for it to finish\n`,
+      `capture ${captureId} requested by ${who.name} (identity from ${who.source}); waiting for it to finish\n`,
     );
   const workflow = options.ingress.workflowClient<CaptureWorkflow>({ name: "Capture" }, captureId);
   const deadline = Date.now() + options.timeoutMs;

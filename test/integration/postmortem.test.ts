@@ -821,6 +821,14 @@ describe("on-demand capture: kubectl forensic capture, through the real kubectl"
       identitySource: "kubeconfig",
       granted: true,
     });
+
+    // One capture per pod container per window, on request as after a crash.
+    const again = await kubectlForensic("capture", "live-1", "-n", NS, "--checkpoint");
+    expect(again.code).toBe(6);
+    expect(again.stdout).toContain(
+      `refused: container app of pod ${NS}/live-1 was captured by ${answer.captureId}`,
+    );
+    expect(kubelet.checkpointRequests()).toBe(checkpointsBefore + 1);
   });
 
   it("refuses a podmortem pod and an excluded namespace, with exit 6 and nothing created", async () => {

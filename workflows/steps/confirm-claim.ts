@@ -187,7 +187,7 @@ export function confirmRequest(
   return {
     kind: "confirmed",
     request,
-    detail: `request ${request.id} by ${request.requestedBy} (${request.identitySource}) is on pod ${where} (UID ${claim.podUID})`,
+    detail: `request ${request.id} by ${request.requestedBy} (identity from ${request.identitySource}) is on pod ${where} (UID ${claim.podUID})`,
   };
 }
 
