@@ -19,7 +19,7 @@ const payload = buildPayload(
   { captureId: "pm-1", headline: "app in shop/x: it broke", topFinding: "exit.1" },
   "2026-11-22T10:00:06Z",
 );
-/** Twenty lines of 500 characters: more than any sink's cap allows in one piece. */
+/** Twenty lines of 500 characters: more than one Slack section holds. */
 const hugeDigest: PostmortemDigest = {
   headline: `app in shop/x: ${"a long headline ".repeat(100)}`,
   top: { code: "exit.1", severity: "error", summary: "exit 1", nextStep: "read the log" },
