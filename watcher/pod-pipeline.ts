@@ -252,7 +252,10 @@ export function createPodPipeline(deps: {
     },
     /** Pods absent from a fresh list of a scope are gone: drop what was kept for them. */
     forgetAllBut(uids: ReadonlySet<string>, namespace: string | undefined): void {
-      lineFilter.reset();
+      // A list of every namespace seeded the filter with each listed pod's bytes (seedList);
+      // a namespace's list cannot tell the filter which of its pods belong to that namespace.
+      if (namespace === undefined) lineFilter.keepOnly(uids);
+      else lineFilter.reset();
       const scopes =
         namespace === undefined ? [...fingerprints.values()] : [fingerprints.get(namespace)];
       for (const scope of scopes) {

@@ -37,6 +37,7 @@ const KEY_METADATA = bytesOf("metadata");
 const KEY_STATUS = bytesOf("status");
 const KEY_UID = bytesOf("uid");
 const KEY_RESOURCE_VERSION = bytesOf("resourceVersion");
+const KEY_ITEMS = bytesOf("items");
 const MODIFIED = bytesOf('"MODIFIED"');
 /** Compact, as the API server writes it; conditions' `"status":"True"` do not match. */
 const STATUS_MEMBER = bytesOf('"status":{');
@@ -332,6 +333,42 @@ function copyKey(b: Buffer, ranges: Int32Array): Buffer {
   return key;
 }
 
+/**
+ * Each item of a list page, as (uid, status key) once the whole page was walked; undefined when
+ * the page or an item has a shape this walk does not read for sure (JSON.parse keeps the last of
+ * two `items`, so a second one gives up too).
+ */
+function scanListPage(b: Buffer, start: number, end: number, scan: Scan) {
+  const seeds: Array<{ uid: string | undefined; key: Buffer }> = [];
+  let sawItems = false;
+  at = skipSpace(b, start, end);
+  if (!enter(b, end)) return undefined;
+  do {
+    readKey(b, end);
+    if (!keyIs(b, keyFrom, keyTo, KEY_ITEMS)) {
+      at = skipValue(b, at, end);
+      continue;
+    }
+    if (sawItems || b[at] !== OPEN_BRACKET) return undefined;
+    sawItems = true;
+    at = skipSpace(b, at + 1, end);
+    if (b[at] === CLOSE_BRACKET) {
+      at += 1;
+      continue;
+    }
+    for (;;) {
+      scanObject(b, end, scan);
+      seeds.push({ uid: scan.uid, key: copyKey(b, scan.ranges) });
+      at = skipSpace(b, at, end);
+      if (b[at] === CLOSE_BRACKET) break;
+      if (b[at] !== COMMA) return undefined;
+      at = skipSpace(b, at + 1, end);
+    }
+    at += 1;
+  } while (next(b, end));
+  return sawItems ? seeds : undefined;
+}
+
 export function createPodLineFilter() {
   const lastKeys = new Map<string, Buffer>();
   const scan: Scan = {
@@ -372,7 +409,32 @@ export function createPodLineFilter() {
       lastKeys.set(uid, copyKey(bytes, scan.ranges));
       return { resourceVersion, unchanged: false };
     },
-    /** After a relist or a config change: every pod is parsed again once. */
+    /**
+     * A list page just handed to the pipeline, item by item (`uids` in its order): each pod's
+     * status bytes as listed become the ones its next watch line is compared with, so a relist
+     * is not followed by one full parse per pod. A pod whose bytes could not be read for sure is
+     * forgotten instead: its next line is parsed.
+     */
+    seedList(bytes: Buffer, uids: ReadonlyArray<string | undefined>): void {
+      let seeds: ReturnType<typeof scanListPage>;
+      try {
+        seeds = scanListPage(bytes, 0, bytes.length, scan);
+      } catch (error) {
+        if (!(error instanceof Unusual)) throw error;
+      }
+      const complete = seeds !== undefined && seeds.length === uids.length;
+      uids.forEach((uid, k) => {
+        if (uid === undefined) return;
+        const seed = complete ? seeds![k]! : undefined;
+        if (seed?.uid === uid) lastKeys.set(uid, seed.key);
+        else lastKeys.delete(uid);
+      });
+    },
+    /** After a complete list of every namespace: pods it did not hold are gone. */
+    keepOnly(uids: ReadonlySet<string>): void {
+      for (const uid of lastKeys.keys()) if (!uids.has(uid)) lastKeys.delete(uid);
+    },
+    /** After a relist of one namespace or a config change: every pod is parsed again once. */
     reset(): void {
       lastKeys.clear();
     },

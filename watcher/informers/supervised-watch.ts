@@ -25,6 +25,8 @@ export type WatchLineFilter = {
     start: number,
     end: number,
   ): { resourceVersion: string; unchanged: boolean } | undefined;
+  /** A list page whose items (these uids, in order) were just handed to onObject. */
+  seedList?(bytes: Buffer, uids: ReadonlyArray<string | undefined>): void;
 };
 
 export type SupervisedWatchOptions = {
@@ -169,15 +171,19 @@ export function createSupervisedWatch(options: SupervisedWatchOptions) {
         );
       }
       // Parsed page by page and reduced by the handlers, so a 100k-pod list never sits whole.
-      const page = (await response.json()) as {
+      const bytes = Buffer.from(await response.arrayBuffer());
+      const page = JSON.parse(bytes.toString("utf8")) as {
         metadata?: { continue?: string; resourceVersion?: string };
         items?: unknown[];
       };
+      const itemUids: Array<string | undefined> = [];
       for (const item of page.items ?? []) {
         const { uid } = metadataOf(item);
         if (uid) uids.add(uid);
+        itemUids.push(uid);
         deliver("ADDED", item, true);
       }
+      options.lineFilter?.seedList?.(bytes, itemUids);
       continueToken = page.metadata?.continue || undefined;
       listVersion = page.metadata?.resourceVersion ?? listVersion;
       if (continueToken === undefined) break;
