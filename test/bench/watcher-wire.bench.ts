@@ -21,9 +21,15 @@ import { rawPod } from "./synthetic-pods.ts";
  * to the whole watcher process (list, watch, byte filter, detection, owner lookups answered by
  * the server, dedup, batching to a local link, the audit at its production default: info lines
  * to stdout) and, in the same run, to client-node's makeInformer (parse, cache, one handler
- * call per event). Each consumer is its own child process, so CPU and peak RSS are its own.
- * Over plain HTTP/1.1 and over TLS + HTTP/2 (what in-cluster gets); TLS sessions are counted at
- * the server. RUNS runs each; min/median/max.
+ * call per event), and to a bare reader ("wire": the bytes through kube-http, lines counted,
+ * nothing parsed: the transport's own ceiling on this machine). Each consumer is its own child
+ * process, so CPU and peak RSS are its own; the server runs in the parent, on its own event
+ * loop (on 2 cores it still shares the CPU with the consumer, as an API server on the same node
+ * would). Over plain HTTP/1.1 and over TLS + HTTP/2 (what in-cluster gets); TLS sessions are
+ * counted at the server. RUNS runs each; min/median/max. Knobs: WIRE_PODS, WIRE_EVENTS,
+ * WIRE_RUNS, WIRE_TRANSPORTS (http1,tls-h2), WIRE_ROLES (watcher,informer,wire),
+ * WIRE_CHILD_ARGS (extra Node flags for the consumers, e.g. --cpu-prof or
+ * --max-semi-space-size=4).
  */
 const PODS = Number(process.env.WIRE_PODS ?? 5000);
 const EVENTS = Number(process.env.WIRE_EVENTS ?? 200_000);
@@ -568,7 +574,7 @@ async function main() {
   const loadBefore = os.loadavg();
   const results: Record<string, Record<string, unknown>> = {};
   const transports = (process.env.WIRE_TRANSPORTS ?? "http1,tls-h2").split(",") as Transport[];
-  const roles = (process.env.WIRE_ROLES ?? "watcher,informer").split(",") as Role[];
+  const roles = (process.env.WIRE_ROLES ?? "watcher,informer,wire").split(",") as Role[];
   for (const transport of transports) {
     let current: Run | undefined;
     const server = await startServer(transport, dir, () => current!);
@@ -667,6 +673,8 @@ async function main() {
         settledHeapMiB: "heapUsed after gc with every pod known",
         tlsSessions: "TLS sessions the server accepted from the consumer during its run",
         runs: RUNS,
+        consumerNodeFlags: `--expose-gc ${process.env.WIRE_CHILD_ARGS ?? ""}`.trim(),
+        server: "the parent process (its own event loop), pre-built bytes, 64 lines a write",
       },
       machine: { cpus: os.cpus().length, loadavgBefore: loadBefore, loadavgAfter: os.loadavg() },
       results,
@@ -683,4 +691,7 @@ async function main() {
 if (process.env.WIRE_ROLE === "watcher") await runWatcherChild(process.env.WIRE_KUBECONFIG!);
 else if (process.env.WIRE_ROLE === "informer") await runInformerChild(process.env.WIRE_KUBECONFIG!);
 else if (process.env.WIRE_ROLE === "wire") await runWireChild(process.env.WIRE_KUBECONFIG!);
-else await main();
+else {
+  await main();
+  process.exit(0);
+}
