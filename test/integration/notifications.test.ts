@@ -1,7 +1,6 @@
 import { AppsV1Api, CoreV1Api, type V1PodTemplateSpec } from "@kubernetes/client-node";
 import { Ajv } from "ajv";
-import { SignatureV4 } from "@smithy/signature-v4";
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -260,65 +259,6 @@ const amzDate = (at: Date) =>
     .toISOString()
     .replace(/[-:]/g, "")
     .replace(/\.\d{3}/, "");
-
-const toBytes = (data: string | ArrayBuffer | ArrayBufferView) =>
-  typeof data === "string"
-    ? Buffer.from(data)
-    : ArrayBuffer.isView(data)
-      ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-      : Buffer.from(data);
-
-/** node:crypto in the shape @smithy/signature-v4 wants (a hash, or an HMAC with a key). */
-class NodeSha256 {
-  private readonly hash;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.hash = secret === undefined ? createHash("sha256") : createHmac("sha256", toBytes(secret));
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView) {
-    this.hash.update(toBytes(data));
-  }
-  digest() {
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
-  }
-}
-
-/** Whether the AWS SDK's own SigV4 signer, given the same request and instant, signs it alike. */
-async function signedByAws(link: string): Promise<boolean> {
-  const url = new URL(link);
-  const at = url.searchParams.get("X-Amz-Date")!;
-  const signingDate = new Date(
-    `${at.slice(0, 4)}-${at.slice(4, 6)}-${at.slice(6, 8)}T${at.slice(9, 11)}:${at.slice(11, 13)}:${at.slice(13, 15)}Z`,
-  );
-  const query: Record<string, string> = {};
-  for (const [name, value] of url.searchParams) if (!name.startsWith("X-Amz-")) query[name] = value;
-  const signer = new SignatureV4({
-    credentials: s3.credentials,
-    region: s3.region,
-    service: "s3",
-    sha256: NodeSha256,
-    uriEscapePath: false,
-    applyChecksum: false,
-  });
-  const presigned = await signer.presign(
-    {
-      method: "GET",
-      protocol: url.protocol,
-      hostname: url.hostname,
-      port: Number(url.port),
-      path: url.pathname,
-      query,
-      // As the SDK's own S3 presigner does: the payload is not signed, the header not hoisted.
-      headers: { host: url.host, "x-amz-content-sha256": "UNSIGNED-PAYLOAD" },
-    },
-    {
-      signingDate,
-      expiresIn: Number(url.searchParams.get("X-Amz-Expires")),
-      unsignableHeaders: new Set(["x-amz-content-sha256"]),
-      unhoistableHeaders: new Set(["x-amz-content-sha256"]),
-    },
-  );
-  return presigned.query?.["X-Amz-Signature"] === url.searchParams.get("X-Amz-Signature");
-}
 
 /** A Deployment at revision 2 (image pay:1.2 → pay:1.3) whose pod crashes with this log. */
 async function crashPostmortemPod(log: string) {
@@ -657,9 +597,8 @@ describe("notifications", () => {
       expect(answer.status).toBe(200);
       expect(sha256(Buffer.from(await answer.arrayBuffer()))).toBe(reportMd.sha256);
     }
-    // s3rver does not check SigV4 signatures, so AWS's own signer does: it must sign the same
-    // request at the same instant identically. And s3rver does enforce the expiry it reads.
-    for (const url of reportLinks) expect(await signedByAws(url)).toBe(true);
+    // The links are made by the AWS SDK's own presigner; s3rver does not check SigV4 signatures,
+    // but it does enforce the expiry it reads.
     const stale = new URL(reportLinks[0]!);
     const elevenMinutesAgo = new Date(Date.now() - 11 * 60_000);
     stale.searchParams.set("X-Amz-Date", amzDate(elevenMinutesAgo));
