@@ -3,7 +3,7 @@ import * as restate from "@restatedev/restate-sdk";
 import { podEventBatchSchema, type PodEvent } from "../src/model/pod-event.ts";
 import { computeOccurrenceId, computeSignature } from "../src/model/signature.ts";
 import { describeProblems, validate } from "../src/model/validation.ts";
-import type { AuditLogObject } from "./audit-log.object.ts";
+import { appendToAudit } from "./audit-inbox.object.ts";
 import type { ClusterObject, IngestSettings } from "./cluster.object.ts";
 import { Incident, incidentKey } from "./incident.object.ts";
 import type { WorkflowMetrics } from "./metrics.ts";
@@ -82,7 +82,7 @@ export function createIngestService(metrics: WorkflowMetrics) {
         for (const [cluster, items] of refused) {
           const byReason: Record<string, number> = {};
           for (const { reason } of items) byReason[reason] = (byReason[reason] ?? 0) + 1;
-          ctx.objectSendClient<AuditLogObject>({ name: "AuditLog" }, cluster).append({
+          appendToAudit(ctx, {
             kind: "events.refused",
             cluster,
             namespace: null,

@@ -5,7 +5,7 @@ import type { ConfigChange } from "../src/audit/config-diff.ts";
 import type { CaptureTrigger } from "../src/model/capture-request.ts";
 import type { PodEvent } from "../src/model/pod-event.ts";
 import { buildPayload, type NotificationPayload } from "../src/notifications/payload.ts";
-import type { AuditLogObject } from "./audit-log.object.ts";
+import { appendToAudit } from "./audit-inbox.object.ts";
 import type { NotificationsService } from "./notifications.service.ts";
 
 /** What the backend tells the audit log and the notification sinks about. */
@@ -140,18 +140,12 @@ export function toAuditRecord(milestone: Milestone): AuditRecord {
   }
 }
 
-function clusterOf(milestone: Milestone): string {
-  return milestone.kind === "config.changed" ? milestone.cluster : milestone.event.cluster;
-}
-
 /**
  * Announces a milestone from inside a handler. Only one-way sends happen here, so a slow audit
  * log or a notification sink that is down never delays the capture steps.
  */
 export function announce(ctx: restate.Context, milestone: Milestone): void {
-  ctx
-    .objectSendClient<AuditLogObject>({ name: "AuditLog" }, clusterOf(milestone))
-    .append(toAuditRecord(milestone));
+  appendToAudit(ctx, toAuditRecord(milestone));
   const notification = toNotification(milestone);
   if (notification) {
     ctx.serviceSendClient<NotificationsService>({ name: "Notifications" }).dispatch(notification);

@@ -11,7 +11,7 @@ import type { NotificationPayload } from "../src/notifications/payload.ts";
 import { readPostmortemDigest } from "../src/notifications/postmortem-digest.ts";
 import { renderMessage } from "../src/notifications/render-message.ts";
 import { postToSink, SinkError } from "../src/notifications/webhook.ts";
-import type { AuditLogObject } from "./audit-log.object.ts";
+import { appendToAudit } from "./audit-inbox.object.ts";
 import type { WorkflowMetrics } from "./metrics.ts";
 import type { ClusterObject } from "./cluster.object.ts";
 import { idleLimitMs } from "./idle-state.ts";
@@ -181,7 +181,7 @@ export function createNotifierObject(deps: {
         const outcome = answer.outcome;
         // Counted inside a step: a replay of this handler does not count again.
         await ctx.run("count delivery", () => deps.metrics.notifications.inc({ outcome }));
-        ctx.objectSendClient<AuditLogObject>({ name: "AuditLog" }, payload.cluster).append({
+        appendToAudit(ctx, {
           kind: answer.outcome === "delivered" ? "notification.delivered" : "notification.failed",
           cluster: payload.cluster,
           namespace: payload.namespace,

@@ -1,5 +1,6 @@
 import { createSealer } from "../src/notifications/sealed-secret.ts";
 import { createCaptureWorkflow, type CaptureDeps } from "./capture.workflow.ts";
+import { AuditInbox } from "./audit-inbox.object.ts";
 import { AuditLog } from "./audit-log.object.ts";
 import { CaptureLimits } from "./capture-limits.object.ts";
 import { CaptureRequest } from "./capture-request.service.ts";
@@ -27,6 +28,7 @@ export function createServices(deps: ServiceDeps) {
     CaptureSlot,
     CaptureLimits,
     AuditLog,
+    AuditInbox,
     Notifications,
     createNotifierObject({
       kube: deps.kube,

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 
 import { AUDIT_KINDS, type AuditEntry, type ChainMark } from "../../src/audit/chain.ts";
-import { queryAudit, scanAudit, verifyAudit } from "../../src/audit/query.ts";
+import { countPendingAppends, queryAudit, scanAudit, verifyAudit } from "../../src/audit/query.ts";
 import { PodmortemError } from "../../src/errors.ts";
 import {
   CONNECTION_OPTIONS,
@@ -56,7 +56,8 @@ export const auditCommand: Command = {
     `  kinds: ${AUDIT_KINDS.join(", ")}`,
     CONNECTION_USAGE,
     "  verify exits 5 and names the first broken entry when the chain does not hold; keep the",
-    "  SEQ:SHA256 it prints and pass it as --anchor later to detect a log rewritten from scratch",
+    "  SEQ:SHA256 it prints and pass it as --anchor later to detect a log rewritten from scratch;",
+    "  it also says how many appends still wait in the cluster's inboxes, not yet sealed",
   ].join("\n"),
   async run(args): Promise<ExitCode> {
     const verifying = args[0] === "verify";
@@ -86,14 +87,17 @@ export const auditCommand: Command = {
       // An empty log for a mistyped --cluster would read as "the chain holds".
       await requireKnownCluster(admin, cluster);
       const verdict = await verifyAudit(admin, cluster, { anchors });
-      if (values.json) out(`${JSON.stringify(verdict)}\n`);
+      const pending = await countPendingAppends(admin, cluster);
+      if (values.json) out(`${JSON.stringify({ ...verdict, pending })}\n`);
       else if (verdict.ok)
         out(
           `audit chain of ${cluster} holds: ${verdict.entries} entries` +
             (verdict.pruned
               ? ` (${verdict.first}..${verdict.first + verdict.entries - 1}; 1..${verdict.pruned} removed by retention)`
               : "") +
-            `, head ${verdict.first + verdict.entries - 1}:${verdict.head}\n`,
+            `, head ${verdict.first + verdict.entries - 1}:${verdict.head}` +
+            (pending ? `; ${pending} appends wait in its inboxes, not yet sealed` : "") +
+            "\n",
         );
       else
         out(

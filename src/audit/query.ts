@@ -12,6 +12,8 @@ import {
 
 export { auditEntryKey };
 export const AUDIT_SERVICE = "AuditLog";
+/** Where services' appends wait to be sealed, keyed `<cluster>/<shard>`. */
+export const AUDIT_INBOX_SERVICE = "AuditInbox";
 export const AUDIT_PAGE_SIZE = 500;
 
 export type AuditFilter = {
@@ -156,6 +158,18 @@ export async function verifyAudit(
     if (verdict.ok || attempt === 2) return verdict;
     if ((await readAuditMarks(admin, cluster)).base.seq === base.seq) return verdict;
   }
+}
+
+/**
+ * Appends taken by the cluster's inboxes and not yet on the chain: nothing `verify` can vouch
+ * for yet. Zero a moment after a storm; a number that stays up means sealing is stuck.
+ */
+export async function countPendingAppends(admin: AdminSettings, cluster: string): Promise<number> {
+  const rows = await queryRestate<{ n: number }>(
+    admin,
+    `SELECT count(*) AS n FROM state WHERE service_name = ${sqlString(AUDIT_INBOX_SERVICE)} AND service_key LIKE ${sqlString(`${likeEscape(cluster)}/%`)} AND key LIKE 'pending:%'`,
+  );
+  return Number(rows[0]?.n ?? 0);
 }
 
 /** Entries from `fromSeq` on, oldest first, at most `count` of them: one query. */

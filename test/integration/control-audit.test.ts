@@ -3,45 +3,93 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { sealEntry, type AuditEntry, type AuditRecord } from "../../src/audit/chain.ts";
 import { queryAudit, readAuditMarks, verifyAudit } from "../../src/audit/query.ts";
+import {
+  appendToAudit,
+  AUDIT_INBOX_SHARDS,
+  createAuditInboxObject,
+} from "../../workflows/audit-inbox.object.ts";
 import { createAuditLogObject, type AuditLogObject } from "../../workflows/audit-log.object.ts";
 import { eventually } from "../harness/eventually.ts";
 import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
 import { runBinScript, type CliRun } from "../harness/cli.ts";
 
-const RETENTION = 5;
+/** Above the storm below, so the storm's log is whole until the retention case adds to it. */
+const RETENTION = 650;
 let server: RestateHarness;
+/** Attempts of AuditWriter.sendThenFail by request id: the first one fails after its sends. */
+const attempts = new Map<string, number>();
 
-/** Stands in for the backend's services: AuditLog.append is not reachable from the ingress. */
+/** Stands in for the backend's services: the audit's handlers are not reachable from the ingress. */
 const AuditWriter = restate.service({
   name: "AuditWriter",
   handlers: {
-    write: async (ctx: restate.Context, records: AuditRecord[]) => {
+    /** As every service appends: one-way sends to the cluster's inboxes. */
+    send: async (ctx: restate.Context, records: AuditRecord[]) => {
+      for (const record of records) appendToAudit(ctx, record);
+    },
+    /** As the previous release appended: one AuditLog.append invocation an entry. */
+    appendOneByOne: async (ctx: restate.Context, records: AuditRecord[]) => {
       for (const record of records) {
         await ctx.objectClient<AuditLogObject>({ name: "AuditLog" }, record.cluster).append(record);
       }
     },
+    /** A caller whose first attempt dies after its appends were sent: Restate retries it. */
+    sendThenFail: async (ctx: restate.Context, request: { id: string; records: AuditRecord[] }) => {
+      for (const record of request.records) appendToAudit(ctx, record);
+      const attempt = (attempts.get(request.id) ?? 0) + 1;
+      attempts.set(request.id, attempt);
+      if (attempt === 1) throw new Error("the caller dies after sending its appends");
+    },
   },
 });
 
-function record(cluster: string, i: number): AuditRecord {
+/** One signature by default: one inbox, so the chain keeps the order they were sent in. */
+function record(cluster: string, i: number, signature = "f".repeat(64)): AuditRecord {
   return {
     kind: i % 3 === 0 ? "capture.finished" : "incident.seen",
     cluster,
     namespace: i % 2 === 0 ? "even" : "odd",
     pod: `pod-${i}`,
-    signature: "f".repeat(64),
+    signature,
     captureId: null,
     detail: { i },
   };
 }
 
-async function write(records: AuditRecord[]): Promise<void> {
-  const response = await fetch(`${server.ingressUrl}/AuditWriter/write`, {
+/** Signatures that spread records over every inbox of a cluster. */
+const spread = (cluster: string, i: number) =>
+  record(cluster, i, (i % 251).toString(16).padStart(64, "0"));
+
+async function call(handler: string, body: unknown): Promise<void> {
+  const response = await fetch(`${server.ingressUrl}/AuditWriter/${handler}`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify(records),
+    body: JSON.stringify(body),
   });
   expect(response.status).toBe(200);
+}
+
+/** The chain's head as Restate's storage has it (the head handler would wait for the endpoint). */
+async function headSeq(cluster: string): Promise<number> {
+  return (await readAuditMarks({ adminUrl: server.adminUrl }, cluster)).head?.seq ?? 0;
+}
+
+/** Appends through the inboxes; done once the chain's head has sealed `upTo`. */
+async function write(records: AuditRecord[], upTo?: number): Promise<void> {
+  await call("send", records);
+  const cluster = records[0]!.cluster;
+  const last = upTo ?? records.length;
+  await eventually(async () => expect(await headSeq(cluster)).toBeGreaterThanOrEqual(last));
+}
+
+/** Waits until no inbox of the cluster holds a record: everything sent is on the chain. */
+async function drained(cluster: string): Promise<void> {
+  await eventually(async () => {
+    const pending = await server.query<{ n: number }>(
+      `SELECT count(*) AS n FROM state WHERE service_name = 'AuditInbox' AND service_key LIKE '${cluster}/%' AND key LIKE 'pending:%'`,
+    );
+    expect(pending[0]?.n).toBe(0);
+  }, 30_000);
 }
 
 function cli(...args: string[]): Promise<CliRun> {
@@ -75,7 +123,11 @@ async function replaceState(cluster: string, rows: StateRow[]): Promise<void> {
 
 beforeAll(async () => {
   server = await startRestate({
-    services: [createAuditLogObject({ retentionEntries: RETENTION }), AuditWriter],
+    services: [
+      createAuditLogObject({ retentionEntries: RETENTION }),
+      createAuditInboxObject(),
+      AuditWriter,
+    ],
   });
 }, 60_000);
 
@@ -83,20 +135,31 @@ afterAll(async () => {
   await server?.[Symbol.asyncDispose]();
 });
 
-describe("the audit log's retention", () => {
-  it("keeps the newest entries, and the kept chain still verifies from where retention cut it", async () => {
-    await write(Array.from({ length: 12 }, (_, i) => record("kept", i + 1)));
-    const rows = await stateOf("kept");
-    expect(rows.filter((r) => r.key.startsWith("entry:")).map((r) => r.key)).toEqual(
-      [8, 9, 10, 11, 12].map((seq) => `entry:${String(seq).padStart(12, "0")}`),
+describe("an upgrade", () => {
+  it("reads and verifies the entries the previous release appended one by one, continued by the inboxes", async () => {
+    // The previous release: one AuditLog.append invocation an entry, the same keys and hashes.
+    await call(
+      "appendOneByOne",
+      Array.from({ length: 6 }, (_, i) => record("upgraded", i + 1)),
     );
-    expect((await readAuditMarks({ adminUrl: server.adminUrl }, "kept")).base.seq).toBe(7);
-    expect(await verifyAudit({ adminUrl: server.adminUrl }, "kept", { pageSize: 2 })).toMatchObject(
-      { ok: true, entries: 5, first: 8, pruned: 7 },
+    await write(
+      Array.from({ length: 6 }, (_, i) => record("upgraded", i + 7)),
+      12,
     );
-    const verified = await cli("audit", "verify", "--cluster", "kept");
-    expect(verified.code).toBe(0);
-    expect(verified.stdout).toContain("holds: 5 entries (8..12; 1..7 removed by retention)");
+    const verified = await cli("audit", "verify", "--cluster", "upgraded");
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.stdout).toContain("holds: 12 entries");
+    const finished = await cli(
+      "audit",
+      "--cluster",
+      "upgraded",
+      "--kind",
+      "capture.finished",
+      "--json",
+    );
+    expect((JSON.parse(finished.stdout) as AuditEntry[]).map((e) => [e.seq, e.detail.i])).toEqual(
+      [3, 6, 9, 12].map((i) => [i, i]),
+    );
   });
 });
 
@@ -135,17 +198,28 @@ describe("queries in pages", () => {
 describe("tampering", () => {
   it("refuses appends from the ingress, detects a cut tail, and a rewritten chain against an anchor", async () => {
     await write(Array.from({ length: 4 }, (_, i) => record("forged", i + 1)));
+    await drained("forged");
     const good = await cli("audit", "verify", "--cluster", "forged");
-    expect(good.code).toBe(0);
+    expect(good.code, good.stderr).toBe(0);
     const anchor = /head (\d+:[0-9a-f]{64})/.exec(good.stdout)?.[1];
     expect(anchor).toMatch(/^4:/);
 
-    const forged = await fetch(`${server.ingressUrl}/AuditLog/forged/append`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(record("forged", 99)),
-    });
-    expect(forged.ok).toBe(false);
+    for (const route of [
+      "AuditLog/forged/append",
+      "AuditLog/forged/appendBatch",
+      "AuditInbox/forged%2F0/append",
+      "AuditInbox/forged%2F0/flush",
+    ]) {
+      const forged = await fetch(`${server.ingressUrl}/${route}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(
+          route.endsWith("Batch") ? [record("forged", 99)] : record("forged", 99),
+        ),
+      });
+      expect(forged.status, route).toBe(400);
+      expect(await forged.text(), route).toMatch(/not public/);
+    }
 
     const original = await stateOf("forged");
     expect(original.map((r) => r.key)).toContain("head");
@@ -191,5 +265,154 @@ describe("tampering", () => {
     expect(anchored.code).toBe(5);
     expect(anchored.stdout).toContain("BROKEN at entry 4");
     expect(anchored.stdout).toContain("the chain was rewritten");
+  });
+});
+
+describe("appends through the inboxes, in batches", () => {
+  const STORM = 600;
+  const entryKey = (seq: number) => `entry:${String(seq).padStart(12, "0")}`;
+
+  it("seals a retried caller's appends once", async () => {
+    await call("sendThenFail", {
+      id: "retried",
+      records: Array.from({ length: 40 }, (_, i) => spread("retried", i + 1)),
+    });
+    expect(attempts.get("retried")).toBe(2);
+    await drained("retried");
+    const entries = await queryAudit({ adminUrl: server.adminUrl }, { cluster: "retried" });
+    expect(entries.map((e) => e.detail.i).sort((a, b) => Number(a) - Number(b))).toEqual(
+      Array.from({ length: 40 }, (_, i) => i + 1),
+    );
+    expect(await headSeq("retried")).toBe(40);
+  });
+
+  it("seals every append exactly once when the endpoint dies mid-storm, as one chain across every inbox", async () => {
+    await call(
+      "send",
+      Array.from({ length: STORM }, (_, i) => spread("storm", i + 1)),
+    );
+    // The endpoint goes away while inboxes are appending and flushing into the chain.
+    await eventually(async () => expect(await headSeq("storm")).toBeGreaterThan(0), 10_000, 20);
+    await server.stopEndpoint();
+    await eventually(async () => {
+      const failed = await server.query<{ n: number }>(
+        "SELECT count(*) AS n FROM sys_invocation WHERE target_service_name IN ('AuditInbox', 'AuditLog') AND status <> 'completed' AND retry_count > 0",
+      );
+      expect(failed[0]?.n).toBeGreaterThan(0);
+    });
+    expect(await headSeq("storm")).toBeLessThan(STORM);
+    // What is sealed holds meanwhile, and verify says what still waits.
+    const meanwhile = await cli("audit", "verify", "--cluster", "storm");
+    expect(meanwhile.code, meanwhile.stderr).toBe(0);
+    expect(meanwhile.stdout).toMatch(/appends wait in its inboxes, not yet sealed/);
+    await server.startEndpoint();
+    await drained("storm");
+
+    const admin = { adminUrl: server.adminUrl };
+    const entries = await queryAudit(admin, { cluster: "storm" });
+    expect(entries.map((e) => e.seq)).toEqual(Array.from({ length: STORM }, (_, i) => i + 1));
+    expect(new Set(entries.map((e) => e.detail.i)).size).toBe(STORM);
+    // Every inbox took part, and the chain sealed them in batches, not one an invocation.
+    const inboxes = await server.query<{ service_key: string }>(
+      "SELECT DISTINCT service_key FROM state WHERE service_name = 'AuditInbox' AND service_key LIKE 'storm/%'",
+    );
+    expect(inboxes.length).toBe(AUDIT_INBOX_SHARDS);
+    const batches = await server.query<{ n: number }>(
+      "SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = 'AuditLog' AND target_service_key = 'storm' AND target_handler_name = 'appendBatch' AND status = 'completed'",
+    );
+    expect(batches[0]!.n).toBeLessThan(STORM / 2);
+    // Each inbox keeps the order it was sent: a signature's records ascend.
+    const bySignature = new Map<string, number>();
+    for (const entry of entries) {
+      const previous = bySignature.get(entry.signature!) ?? 0;
+      expect(Number(entry.detail.i)).toBeGreaterThan(previous);
+      bySignature.set(entry.signature!, Number(entry.detail.i));
+    }
+    const verified = await cli("audit", "verify", "--cluster", "storm", "--json");
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, entries: STORM, pending: 0 });
+  });
+
+  it("names an edited, a removed and a reordered entry in a batched log", async () => {
+    const original = await stateOf("storm");
+    expect(original.filter((r) => r.key.startsWith("entry:")).length).toBe(STORM);
+    const restore = () => replaceState("storm", original);
+    const edit = (key: string, change: (entry: AuditEntry) => AuditEntry) =>
+      original.map((row) =>
+        row.key === key
+          ? { key, value_utf8: JSON.stringify(change(JSON.parse(row.value_utf8) as AuditEntry)) }
+          : row,
+      );
+    const brokenAt = async (expected: RegExp) =>
+      eventually(async () => {
+        const broken = await cli("audit", "verify", "--cluster", "storm");
+        expect(broken.code).toBe(5);
+        expect(broken.stdout).toMatch(expected);
+      });
+
+    // A batch seals entries with one time: edit one in the middle of a batch.
+    const batched = (await queryAudit({ adminUrl: server.adminUrl }, { cluster: "storm" })).find(
+      (e, i, all) => i > 0 && all[i - 1]!.at === e.at && all[i + 1]?.at === e.at,
+    );
+    expect(batched).toBeDefined();
+    await replaceState(
+      "storm",
+      edit(entryKey(batched!.seq), (e) => ({ ...e, detail: { ...e.detail, forged: true } })),
+    );
+    await brokenAt(
+      new RegExp(`BROKEN at entry ${batched!.seq}: entry ${batched!.seq} was modified`),
+    );
+
+    await replaceState(
+      "storm",
+      original.filter((row) => row.key !== entryKey(300)),
+    );
+    await brokenAt(/BROKEN at entry 300: entry 300 is missing/);
+
+    const [a, b] = [
+      original.find((r) => r.key === entryKey(200))!,
+      original.find((r) => r.key === entryKey(201))!,
+    ];
+    await replaceState(
+      "storm",
+      original.map((row) =>
+        row.key === a.key
+          ? { key: a.key, value_utf8: b.value_utf8 }
+          : row.key === b.key
+            ? { key: b.key, value_utf8: a.value_utf8 }
+            : row,
+      ),
+    );
+    await brokenAt(/BROKEN at entry 200: /);
+
+    await restore();
+    await eventually(async () =>
+      expect((await cli("audit", "verify", "--cluster", "storm")).code).toBe(0),
+    );
+  });
+
+  it("keeps the newest entries, and the kept chain still verifies from where retention cut it", async () => {
+    // The log above holds STORM entries; retention keeps RETENTION and cuts inside a batch.
+    const total = RETENTION + 12;
+    await write(
+      Array.from({ length: total - STORM }, (_, i) => spread("storm", STORM + i + 1)),
+      total,
+    );
+    await drained("storm");
+    const kept = (await stateOf("storm"))
+      .filter((r) => r.key.startsWith("entry:"))
+      .map((r) => r.key);
+    expect(kept.length).toBe(RETENTION);
+    expect(kept[0]).toBe(entryKey(13));
+    expect(kept.at(-1)).toBe(entryKey(total));
+    expect((await readAuditMarks({ adminUrl: server.adminUrl }, "storm")).base.seq).toBe(12);
+    expect(
+      await verifyAudit({ adminUrl: server.adminUrl }, "storm", { pageSize: 100 }),
+    ).toMatchObject({ ok: true, entries: RETENTION, first: 13, pruned: 12 });
+    const verified = await cli("audit", "verify", "--cluster", "storm");
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.stdout).toContain(
+      `holds: ${RETENTION} entries (13..${total}; 1..12 removed by retention)`,
+    );
   });
 });
