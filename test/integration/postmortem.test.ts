@@ -829,6 +829,24 @@ describe("on-demand capture: kubectl forensic capture, through the real kubectl"
       `refused: container app of pod ${NS}/live-1 was captured by ${answer.captureId}`,
     );
     expect(kubelet.checkpointRequests()).toBe(checkpointsBefore + 1);
+
+    // The same pointer again (a retry, or a replay through the ingress) is the same capture.
+    const resent = await submit({
+      cluster: OD,
+      namespace: NS,
+      pod: "live-1",
+      podUID: custody.source.podUID,
+      requestId: answer.requestId,
+    });
+    expect(await resent.json()).toEqual({ captureId: answer.captureId });
+    // A workflow key has one `run` invocation (Restate derives its id from the key): the resent
+    // pointer joins it rather than starting another.
+    const runs = await restate.query<{ status: string }>(
+      `SELECT status FROM sys_invocation WHERE target_service_name = 'Capture' AND target_service_key = '${answer.captureId}' AND target_handler_name = 'run'`,
+    );
+    expect(runs).toEqual([{ status: "completed" }]);
+    expect((await statusOf(answer.captureId))!.startedAt).toBe(status.startedAt);
+    expect(kubelet.checkpointRequests()).toBe(checkpointsBefore + 1);
   });
 
   it("refuses a podmortem pod and an excluded namespace, with exit 6 and nothing created", async () => {
