@@ -26,6 +26,17 @@ describe("audit flags", () => {
   it("summarises each kind in one line for the table", () => {
     expect(
       summarize({
+        kind: "capture.requested",
+        detail: {
+          requestId: "a".repeat(32),
+          requestedBy: "alice",
+          identitySource: "SelfSubjectReview",
+          granted: true,
+        },
+      }),
+    ).toBe(`granted: by alice (SelfSubjectReview), request ${"a".repeat(32)}`);
+    expect(
+      summarize({
         kind: "incident.seen",
         detail: { container: "app", reason: "OOMKilled", exitCode: 137, occurrences: 3 },
       }),
