@@ -242,7 +242,7 @@ export async function captureLivePod(
     const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
     throw new PodmortemError(
       "RESTATE_UNAVAILABLE",
-      `request ${request.id} is written on pod ${where}, but Restate at ${options.ingressUrl} did not take it (${reason}); run the command again`,
+      `request ${request.id} is written on pod ${where}, but Restate at ${options.ingressUrl} did not take it (${reason}): point --restate-url or $PODMORTEM_RESTATE_URL at Restate's ingress (kubectl port-forward will do) and run the command again`,
     );
   }
   if (captureId !== expectedId)

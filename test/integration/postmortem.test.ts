@@ -981,7 +981,7 @@ describe("on-demand capture: kubectl forensic capture, through the real kubectl"
     ]);
     expect(down.code).toBe(4);
     expect(down.stderr).toMatch(
-      /^kubectl forensic: request [0-9a-f]{32} is written on pod shop\/live-3, but Restate at http:\/\/127\.0\.0\.1:9 did not take it \(.*\); run the command again\n$/,
+      /^kubectl forensic: request [0-9a-f]{32} is written on pod shop\/live-3, but Restate at http:\/\/127\.0\.0\.1:9 did not take it \(.*\): point --restate-url or \$PODMORTEM_RESTATE_URL at Restate's ingress \(kubectl port-forward will do\) and run the command again\n$/,
     );
     expect(queued.code, queued.stderr).toBe(0);
     expect(queued.stdout).toMatch(
