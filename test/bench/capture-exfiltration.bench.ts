@@ -52,8 +52,8 @@ await pipeline(
 );
 const { size } = await stat(archive);
 const fileSha256 = await sha256Of(createReadStream(archive));
-await using s3 = await startS3();
-await using front = await startS3TlsFront(s3);
+const s3 = await startS3();
+const front = await startS3TlsFront(s3);
 const reader = front.client();
 
 const baselineStarted = performance.now();
@@ -174,4 +174,6 @@ process.stdout.write(
     loadavg: { before: loadBefore, after: os.loadavg() },
   })}\n`,
 );
+await front[Symbol.asyncDispose]();
+await s3[Symbol.asyncDispose]();
 process.exit(ok ? 0 : 1);
