@@ -13,7 +13,7 @@ export const retrieveCommand: Command = {
     "podmortem retrieve --file PATH --key KEY [--max-bytes N] [--delete] [--delete-on-failure]\n" +
     "  --delete removes the archive once stored or refused; --delete-on-failure also when the upload fails;\n" +
     "  the evidence store comes from PODMORTEM_S3_* / PODMORTEM_EVIDENCE_DIR, credentials from the AWS default chain,\n" +
-    "  PODMORTEM_S3_CA_FILE a PEM bundle to trust for a privately signed S3 endpoint;\n" +
+    "  PODMORTEM_S3_CA_PEM (or _CA_FILE) a CA to trust for a privately signed S3 endpoint;\n" +
     "  the result (size, sha256, key) is written as JSON to the termination message file",
   async run(args) {
     const { values } = parseArgs({
@@ -37,7 +37,7 @@ export const retrieveCommand: Command = {
     }
     const config = loadRetrieverConfig(process.env);
     const result = await retrieveArchive(
-      createRetrieverStore(config.evidence, { caFile: config.s3CaFile }),
+      createRetrieverStore(config.evidence, { ca: config.s3Ca }),
       {
         file: values.file,
         key: values.key,

@@ -7,8 +7,11 @@ import type { WorkflowsConfig } from "../config/workflows-config.ts";
  */
 export type RetrieverConfig = {
   evidence: WorkflowsConfig["evidence"];
-  /** PODMORTEM_S3_CA_FILE: a PEM bundle for an S3 endpoint signed by a private CA. */
-  s3CaFile: string | undefined;
+  /**
+   * For an S3 endpoint signed by a private CA: PODMORTEM_S3_CA_PEM (the PEM itself, e.g. a key
+   * of the retriever's S3 Secret, which reaches the pod as env) or PODMORTEM_S3_CA_FILE.
+   */
+  s3Ca: { pem: string } | { file: string } | undefined;
   terminationLog: string;
 };
 
@@ -33,7 +36,11 @@ export function loadRetrieverConfig(env: Record<string, string | undefined>): Re
   const bucket = env.PODMORTEM_S3_BUCKET || undefined;
   const prefix = env.PODMORTEM_S3_PREFIX || undefined;
   return {
-    s3CaFile: env.PODMORTEM_S3_CA_FILE || undefined,
+    s3Ca: env.PODMORTEM_S3_CA_PEM
+      ? { pem: env.PODMORTEM_S3_CA_PEM }
+      : env.PODMORTEM_S3_CA_FILE
+        ? { file: env.PODMORTEM_S3_CA_FILE }
+        : undefined,
     terminationLog:
       env.PODMORTEM_TERMINATION_LOG || env.TERMINATION_MESSAGE_PATH || "/dev/termination-log",
     evidence: bucket

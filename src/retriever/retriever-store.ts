@@ -41,8 +41,8 @@ export function streamingArchiveStore(store: EvidenceStore): ArchiveStore {
 }
 
 export type RetrieverStoreOptions = {
-  /** PEM file of the CA that signed the S3 endpoint's certificate, when not a public one. */
-  caFile?: string | undefined;
+  /** The CA that signed the S3 endpoint's certificate, when not a public one (PEM). */
+  ca?: { pem: string } | { file: string } | undefined;
 };
 
 export function createRetrieverStore(
@@ -63,7 +63,9 @@ export function createRetrieverStore(
       httpsAgent: new https.Agent({
         keepAlive: true,
         maxSockets: RETRIEVER_PARTS_IN_FLIGHT + 1,
-        ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}),
+        ...(options.ca
+          ? { ca: "pem" in options.ca ? options.ca.pem : readFileSync(options.ca.file) }
+          : {}),
       }),
     },
   };

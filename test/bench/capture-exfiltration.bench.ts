@@ -103,8 +103,9 @@ const child = spawn(
       PATH: process.env.PATH,
       // Exactly the environment the retriever pod's spec gives it (heap caps, arenas, store),
       ...podEnv,
-      // plus what an operator with a privately signed S3 endpoint adds: its CA, and the keys.
-      PODMORTEM_S3_CA_FILE: front.caFile,
+      // plus what an operator with a privately signed S3 endpoint puts in the retriever's S3
+      // Secret (envFrom): the CA, and the keys.
+      PODMORTEM_S3_CA_PEM: readFileSync(front.caFile, "utf8"),
       AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
       PODMORTEM_TERMINATION_LOG: terminationLog,

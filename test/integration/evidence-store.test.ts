@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -12,6 +12,8 @@ import type { EvidenceStore } from "../../src/evidence/evidence-store.ts";
 import { sha256Hex } from "../../src/evidence/hashing.ts";
 import { classifyS3Error } from "../../src/evidence/s3-errors.ts";
 import { createS3Client, createS3Store } from "../../src/evidence/s3-store.ts";
+import { createRetrieverStore } from "../../src/retriever/retriever-store.ts";
+import { startS3TlsFront } from "../harness/s3-tls-front.ts";
 import { startS3, type S3Harness } from "../harness/s3-server.ts";
 
 let s3: S3Harness;
@@ -278,3 +280,74 @@ function sampleMemory() {
     },
   };
 }
+
+describe("the retriever's archive upload", () => {
+  const MIB = 1024 * 1024;
+  const settings = (endpoint: string) => ({
+    kind: "s3" as const,
+    bucket: s3.bucket,
+    prefix: undefined,
+    endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    kmsKeyId: undefined,
+  });
+  /** The retriever takes its keys from the SDK's default chain, as in its pod. */
+  async function withKeys<T>(action: () => Promise<T>): Promise<T> {
+    const saved = [process.env.AWS_ACCESS_KEY_ID, process.env.AWS_SECRET_ACCESS_KEY];
+    process.env.AWS_ACCESS_KEY_ID = s3.credentials.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = s3.credentials.secretAccessKey;
+    try {
+      return await action();
+    } finally {
+      [process.env.AWS_ACCESS_KEY_ID, process.env.AWS_SECRET_ACCESS_KEY] = saved;
+    }
+  }
+  async function archive(bytes: number): Promise<{ file: string; body: Buffer }> {
+    const body = randomBytes(bytes);
+    const file = path.join(dir, `archive-${bytes}.tar`);
+    await writeFile(file, body);
+    return { file, body };
+  }
+
+  it("sends an archive over TLS in parts, trusting the S3 endpoint's own CA and no other", async () => {
+    await using front = await startS3TlsFront(s3);
+    const { file, body } = await archive(12 * MIB + 123);
+    const ca = { pem: await readFile(front.caFile, "utf8") };
+    const stored = await withKeys(() =>
+      createRetrieverStore(settings(front.endpoint), { ca }).putFile("tls/a.tar", file),
+    );
+    expect(stored).toEqual({
+      key: "tls/a.tar",
+      uri: `s3://${s3.bucket}/tls/a.tar`,
+      size: body.length,
+      sha256: sha256Hex(body),
+    });
+    expect(sha256Hex(await s3.getObjectBytes("tls/a.tar"))).toBe(sha256Hex(body));
+    // Without the CA the certificate is refused: verification is on.
+    await expect(
+      withKeys(() => createRetrieverStore(settings(front.endpoint)).putFile("tls/b.tar", file)),
+    ).rejects.toThrow(/certificate/i);
+    expect(await s3.listKeys("tls/")).toEqual(["tls/a.tar"]);
+  });
+
+  it("sends a throttled part again, whole, and completes the object", async () => {
+    const { file, body } = await archive(26 * MIB);
+    const before = s3.requestCount();
+    const throttledBefore = s3.throttledCount();
+    // Once CreateMultipartUpload is in, the next two requests (parts: the object is completed
+    // only after all six) answer 503 SlowDown.
+    const arm = setInterval(() => {
+      if (s3.requestCount() > before) {
+        s3.failNext(2);
+        clearInterval(arm);
+      }
+    }, 1);
+    const stored = await withKeys(() =>
+      createRetrieverStore(settings(s3.endpoint)).putFile("throttled/a.tar", file),
+    ).finally(() => clearInterval(arm));
+    expect(s3.throttledCount() - throttledBefore).toBe(2);
+    expect(stored).toMatchObject({ size: body.length, sha256: sha256Hex(body) });
+    expect(sha256Hex(await s3.getObjectBytes("throttled/a.tar"))).toBe(sha256Hex(body));
+  });
+});
