@@ -127,10 +127,10 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
           const configured = await ctx
             .objectClient<ClusterObject>({ name: "Cluster" }, event.cluster)
             .captureSettings();
-          const limited = onDemand
+          // On request, the config's steps are the ceiling and `why` says what will not run.
+          const { capture, why } = onDemand
             ? onDemandSteps(configured, onDemand.verdict.request)
             : { capture: configured, why: {} };
-          const { capture, why } = limited;
           const folder = evidenceFolder({
             prefix: deps.evidencePrefix,
             cluster: event.cluster,
