@@ -29,14 +29,14 @@ export function auditInboxKey(record: AuditRecord, shards = AUDIT_INBOX_SHARDS):
 const clusterOf = (inboxKey: string) => inboxKey.slice(0, inboxKey.lastIndexOf("/"));
 
 /**
- * In front of each cluster's AuditLog, whose single exclusive key took one invocation per entry
- * (106–111 appends/s). Services send to one of AUDIT_INBOX_SHARDS inboxes per cluster, where an
- * append is one state write on a small, eager state (no round trip), and inboxes run side by
- * side. The first record after a flush schedules the next flush, which runs behind the appends
- * queued before it and seals all of them in one `AuditLog.appendBatch` call: batches grow with
- * the rate, and since a flush waits for the chain, the chain's key is never handed more batches
- * than it seals. Every step is journaled, so a retried append or flush replays its writes and
- * its call instead of repeating them; records are cleared only once the chain has them.
+ * In front of each cluster's AuditLog, whose single exclusive key took one invocation an entry
+ * (106–111 appends/s). Services send to one of AUDIT_INBOX_SHARDS inboxes of the cluster, which
+ * run side by side; an append is one small read and two writes. The first record after a flush
+ * schedules the next flush, which runs behind the appends queued before it and hands all of
+ * them to the chain in one `AuditLog.appendBatch` call: batches grow with the rate. A flush
+ * waits for the chain, so the chain's key is never handed more batches than it seals, and an
+ * inbox clears its records only once the chain has them. Every step is journaled: a retried
+ * append or flush replays its writes and its call instead of repeating them.
  */
 export function createAuditInboxObject(
   options: { batchMaxRecords?: number; batchMaxBytes?: number } = {},
@@ -64,8 +64,15 @@ export function createAuditInboxObject(
           const records: AuditRecord[] = [];
           let bytes = 0;
           let upTo = window.first;
-          while (upTo < window.next && records.length < maxRecords) {
-            const record = await ctx.get<AuditRecord>(pendingKey(upTo));
+          const count = Math.min(window.next - window.first, maxRecords);
+          // All asked for at once: one round trip, not one a record.
+          const taken = await Promise.all(
+            Array.from({ length: count }, (_, i) =>
+              ctx.get<AuditRecord>(pendingKey(window.first + i)),
+            ),
+          );
+          while (upTo < window.first + count) {
+            const record = taken[upTo - window.first] ?? null;
             const size = record ? JSON.stringify(record).length : 0;
             if (records.length > 0 && bytes + size > maxBytes) break;
             if (record) records.push(record);
@@ -86,6 +93,8 @@ export function createAuditInboxObject(
         },
       ),
     },
+    // Lazy: an append reads one small key, not every record waiting beside it.
+    options: { enableLazyState: true },
   });
 }
 

@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 
 import * as restate from "@restatedev/restate-sdk";
@@ -19,8 +20,10 @@ import { startRestate } from "../harness/restate-server.ts";
 // the first send until the chain's head has sealed the last one. Two layouts in one run on one
 // server, alternating ROUNDS times: "one-by-one" is the previous release's path (one exclusive
 // AuditLog.append invocation an entry on the cluster's single key), "inboxes" is today's
-// (AuditInbox shards, sealed in batches by AuditLog.appendBatch). Then how long `audit --limit`,
-// filtered queries and `audit verify` take over the inboxes' log.
+// (AuditInbox shards, sealed in batches by AuditLog.appendBatch). Each run also says the CPU time
+// Restate and this process (endpoint and load) spent an append, which a loaded machine inflates
+// less than it does rates. Then how long `audit --limit`, filtered queries and `audit verify`
+// take over the inboxes' log.
 const ENTRIES = Number(process.env.BENCH_AUDIT_ENTRIES ?? 4000);
 const ROUNDS = Number(process.env.BENCH_AUDIT_ROUNDS ?? 2);
 const BEFORE = process.env.BENCH_AUDIT_BEFORE !== "0";
@@ -79,7 +82,20 @@ async function headSeq(cluster: string): Promise<number> {
   return ((await response.json()) as { seq: number }).seq;
 }
 
+/** CPU seconds the server processes and this process (endpoint and load) have used so far. */
+function cpuSeconds(): { server: number; bench: number } {
+  let restateCpu = 0;
+  for (const pid of server.serverPids()) {
+    // utime and stime, fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 a second).
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    restateCpu += (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+  const own = process.cpuUsage();
+  return { server: restateCpu, bench: (own.user + own.system) / 1e6 };
+}
+
 async function storm(layout: "inboxes" | "oneByOne", cluster: string) {
+  const cpuBefore = cpuSeconds();
   const started = performance.now();
   const calls: Array<Promise<Response>> = [];
   for (let from = 0; from < ENTRIES; from += SENDS_PER_CALL) {
@@ -97,8 +113,11 @@ async function storm(layout: "inboxes" | "oneByOne", cluster: string) {
   for (const response of await Promise.all(calls)) {
     if (!response.ok) throw new Error(`${layout} answered ${response.status}`);
   }
-  while ((await headSeq(cluster)) < ENTRIES) await new Promise((r) => setTimeout(r, 50));
+  while ((await headSeq(cluster)) < ENTRIES) await new Promise((r) => setTimeout(r, 100));
   const seconds = (performance.now() - started) / 1000;
+  const cpuAfter = cpuSeconds();
+  const cpuMsPerAppend = (from: "server" | "bench") =>
+    Number((((cpuAfter[from] - cpuBefore[from]) * 1000) / ENTRIES).toFixed(2));
   const invocations = await server.query<{ handler: string; n: number }>(
     `SELECT target_handler_name AS handler, count(*) AS n FROM sys_invocation WHERE target_service_name = 'AuditLog' AND target_service_key = '${cluster}' AND target_handler_name <> 'head' GROUP BY target_handler_name`,
   );
@@ -109,6 +128,10 @@ async function storm(layout: "inboxes" | "oneByOne", cluster: string) {
     seconds: Number(seconds.toFixed(2)),
     chainInvocations,
     entriesPerChainInvocation: Number((ENTRIES / chainInvocations).toFixed(1)),
+    cpuMsPerAppend: {
+      restateServer: cpuMsPerAppend("server"),
+      endpointAndLoad: cpuMsPerAppend("bench"),
+    },
     load: os.loadavg().map((l) => Number(l.toFixed(2))),
   };
 }
@@ -135,7 +158,11 @@ try {
   const verify = await timed(() => verifyAudit(admin, cluster));
   const rates = (layout: string) =>
     runs.filter((run) => run.layout === layout).map((run) => run.appendsPerS);
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const median = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const middle = Math.floor(sorted.length / 2);
+    return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  };
   const before = rates("one-by-one");
   const after = rates("inboxes");
   const payloadBytes = Array.from({ length: 100 }, (_, i) => canonicalJson(record(cluster, i + 1)));
@@ -144,7 +171,7 @@ try {
     `${JSON.stringify({
       benchmark: "audit-log",
       includes:
-        "one cluster's audit log: callers' one-way sends from a Restate service handler, the inbox or single-key append invocations, SHA-256 sealing, state writes; head polled every 50 ms through the ingress; server, endpoint and load generator on one machine",
+        "one cluster's audit log: callers' one-way sends from a Restate service handler, the inbox or single-key append invocations, SHA-256 sealing, state writes; head polled every 100 ms through the ingress; server, endpoint and load generator on one machine",
       restate: `${version.stdout.trim() || "restate-server"}, one node, test harness settings (2 partitions, RocksDB 128 MiB, default WAL and log durability: nothing relaxed)`,
       inboxShards: AUDIT_INBOX_SHARDS,
       entriesPerRun: ENTRIES,
@@ -154,7 +181,7 @@ try {
       appendsPerS: {
         before: BEFORE ? median(before) : "not run (BENCH_AUDIT_BEFORE=0)",
         after: median(after),
-        ratio: BEFORE ? Number((median(after)! / median(before)!).toFixed(1)) : null,
+        ratio: BEFORE ? Number((median(after) / median(before)).toFixed(1)) : null,
       },
       runs,
       overInboxLog: {
