@@ -86,14 +86,17 @@ export function buildRetrieverPod(input: RetrieverPodInput): V1Pod {
             ...(input.deleteFromNode ? ["--delete"] : []),
             ...(input.deleteFromNode && input.lastAttempt ? ["--delete-on-failure"] : []),
           ],
-          // A small, bounded heap: the archive streams through in 5 MiB parts, never whole.
+          // A small, bounded heap: the archive goes through two reused 5 MiB part buffers.
           env: [...RETRIEVER_RUNTIME_ENV, ...evidenceEnv(input.evidence)],
           ...(input.retriever.s3Secret
             ? { envFrom: [{ secretRef: { name: input.retriever.s3Secret } }] }
             : {}),
+          // Measured over TLS (capture-exfiltration bench, 2 GiB): peak RSS 104-111 MiB, of
+          // which ~60 MiB is Node with type stripping and the AWS SDK before the first byte and
+          // 10 MiB the two part buffers. 128Mi left 13 % headroom; 160Mi keeps the peak <= 70 %.
           resources: {
-            requests: { cpu: "100m", memory: "64Mi" },
-            limits: { cpu: "1", memory: "128Mi" },
+            requests: { cpu: "100m", memory: "128Mi" },
+            limits: { cpu: "1", memory: "160Mi" },
           },
           securityContext: {
             runAsUser: 0,

@@ -46,7 +46,7 @@ describe("the retriever pod", () => {
     expect(pod.spec?.restartPolicy).toBe("Never");
     expect(pod.spec?.activeDeadlineSeconds).toBe(RETRIEVER_DEADLINE_S);
     const container = pod.spec!.containers[0]!;
-    expect(container.resources?.limits?.memory).toBe("128Mi");
+    expect(container.resources?.limits?.memory).toBe("160Mi");
     expect(container.securityContext?.capabilities?.drop).toEqual(["ALL"]);
     expect(container.securityContext?.readOnlyRootFilesystem).toBe(true);
     expect(container.command).toEqual([
