@@ -104,7 +104,7 @@ const SIZES = (process.env.HEAP_SIZES ?? "0,5000,20000")
   .map(Number)
   .sort((a, b) => a - b);
 const RUNS = Number(process.env.HEAP_RUNS ?? 3);
-const CREATE_CONCURRENCY = Number(process.env.HEAP_CREATE_CONCURRENCY ?? 32);
+const CREATE_CONCURRENCY = Number(process.env.HEAP_CREATE_CONCURRENCY ?? 96);
 const NAMESPACES = 50;
 const loadBefore = os.loadavg();
 
