@@ -36,16 +36,14 @@ export const retrieveCommand: Command = {
       return EXIT.usage;
     }
     const config = loadRetrieverConfig(process.env);
-    const result = await retrieveArchive(
-      createRetrieverStore(config.evidence, { ca: config.s3Ca }),
-      {
-        file: values.file,
-        key: values.key,
-        maxBytes,
-        deleteAfter: values.delete,
-        deleteOnFailure: values["delete-on-failure"],
-      },
-    );
+    const store = createRetrieverStore(config.evidence, { ca: config.s3Ca });
+    const result = await retrieveArchive(store, {
+      file: values.file,
+      key: values.key,
+      maxBytes,
+      deleteAfter: values.delete,
+      deleteOnFailure: values["delete-on-failure"],
+    }).finally(() => store.close());
     await writeTerminationMessage(config.terminationLog, result);
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return result.outcome === "stored" ? EXIT.ok : EXIT.invalidInput;

@@ -26,6 +26,8 @@ export type StoredArchive = { key: string; uri: string; size: number; sha256: st
 /** Where the retriever puts an archive: a file in, its size and SHA-256 out. */
 export type ArchiveStore = {
   putFile(key: string, file: string): Promise<StoredArchive>;
+  /** Closes its kept-alive connections. */
+  close(): void;
 };
 
 /** Any evidence store, fed from a read stream (the local folder store). */
@@ -37,6 +39,7 @@ export function streamingArchiveStore(store: EvidenceStore): ArchiveStore {
       });
       return { key: stored.key, uri: stored.uri, size: stored.size, sha256: stored.sha256 };
     },
+    close: () => undefined,
   };
 }
 
@@ -70,8 +73,14 @@ export function createRetrieverStore(
     },
   };
   const client = new S3Client({ ...clientSettings, maxAttempts: RETRIEVER_S3_MAX_ATTEMPTS });
-  // Parts are streams, which the SDK cannot send twice: uploadFile retries them itself.
-  const partClient = new S3Client({ ...clientSettings, maxAttempts: 1 });
+  // Parts are streams, which the SDK cannot send twice: uploadFile retries them itself, so the
+  // SDK's console warning that a streaming request is not retried would only mislead.
+  const quiet = () => undefined;
+  const partClient = new S3Client({
+    ...clientSettings,
+    maxAttempts: 1,
+    logger: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+  });
   return {
     async putFile(key, file) {
       const uploaded = await uploadFile({
@@ -87,6 +96,10 @@ export function createRetrieverStore(
         sse: settings.kmsKeyId ? { kmsKeyId: settings.kmsKeyId } : undefined,
       });
       return { key, uri: `s3://${settings.bucket}/${key}`, ...uploaded };
+    },
+    close() {
+      client.destroy();
+      partClient.destroy();
     },
   };
 }

@@ -314,8 +314,9 @@ describe("the retriever's archive upload", () => {
     await using front = await startS3TlsFront(s3);
     const { file, body } = await archive(12 * MIB + 123);
     const ca = { pem: await readFile(front.caFile, "utf8") };
-    const stored = await withKeys(() =>
-      createRetrieverStore(settings(front.endpoint), { ca }).putFile("tls/a.tar", file),
+    const trusting = createRetrieverStore(settings(front.endpoint), { ca });
+    const stored = await withKeys(() => trusting.putFile("tls/a.tar", file)).finally(() =>
+      trusting.close(),
     );
     expect(stored).toEqual({
       key: "tls/a.tar",
@@ -325,27 +326,30 @@ describe("the retriever's archive upload", () => {
     });
     expect(sha256Hex(await s3.getObjectBytes("tls/a.tar"))).toBe(sha256Hex(body));
     // Without the CA the certificate is refused: verification is on.
+    const untrusting = createRetrieverStore(settings(front.endpoint));
     await expect(
-      withKeys(() => createRetrieverStore(settings(front.endpoint)).putFile("tls/b.tar", file)),
+      withKeys(() => untrusting.putFile("tls/b.tar", file)).finally(() => untrusting.close()),
     ).rejects.toThrow(/certificate/i);
     expect(await s3.listKeys("tls/")).toEqual(["tls/a.tar"]);
   });
 
   it("sends a throttled part again, whole, and completes the object", async () => {
-    const { file, body } = await archive(26 * MIB);
+    const { file, body } = await archive(16 * MIB);
     const before = s3.requestCount();
     const throttledBefore = s3.throttledCount();
     // Once CreateMultipartUpload is in, the next two requests (parts: the object is completed
-    // only after all six) answer 503 SlowDown.
+    // only after all four) answer 503 SlowDown.
     const arm = setInterval(() => {
       if (s3.requestCount() > before) {
         s3.failNext(2);
         clearInterval(arm);
       }
     }, 1);
-    const stored = await withKeys(() =>
-      createRetrieverStore(settings(s3.endpoint)).putFile("throttled/a.tar", file),
-    ).finally(() => clearInterval(arm));
+    const store = createRetrieverStore(settings(s3.endpoint));
+    const stored = await withKeys(() => store.putFile("throttled/a.tar", file)).finally(() => {
+      clearInterval(arm);
+      store.close();
+    });
     expect(s3.throttledCount() - throttledBefore).toBe(2);
     expect(stored).toMatchObject({ size: body.length, sha256: sha256Hex(body) });
     expect(sha256Hex(await s3.getObjectBytes("throttled/a.tar"))).toBe(sha256Hex(body));
