@@ -62,7 +62,7 @@ export function renderMarkdown(report: Report): string {
       (onDemand
         ? `| Requested | by ${inline(onDemand.requestedBy)}, ${crash.restartCount} restarts so far |\n` +
           `| Running since | ${inline(crash.startedAt ?? "?")} |\n`
-        : `| Crash | ${inline(crash.reason)}${crash.exitCode !== null ? `, exit ${crash.exitCode}` : ""}${crash.signal ? `, signal ${crash.signal}` : ""}, ${crash.restartCount} restarts |\n` +
+        : `| Crash | ${inline(crash.reason)}${crash.exitCode !== null ? `, exit ${crash.exitCode}` : ""}${crash.signal ? `, signal ${crash.signal}` : ""}, ${crash.restartCount} ${crash.restartCount === 1 ? "restart" : "restarts"} |\n` +
           `| Ran | ${inline(crash.startedAt ?? "?")} → ${inline(crash.finishedAt ?? "?")} |\n`) +
       `| Capture | ${inline(report.captureId)} (cluster ${inline(subject.cluster)}) |`,
   );

@@ -269,7 +269,7 @@ describe("the postmortem of a real capture", () => {
       .containerStatuses![0]!.restartCount;
     expect([event.restartCount, apiRestarts]).toEqual([0, 1]);
     expect(report.crash.restartCount).toBe(1);
-    expect(markdown).toContain(", 1 restarts |");
+    expect(markdown).toContain(", 1 restart |");
     expect(report.logTail.lines.map((l) => l.text)).toEqual([
       "allocating cache",
       "allocating more cache",

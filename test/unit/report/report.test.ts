@@ -105,7 +105,7 @@ describe("the report's counts and trigger", () => {
       artifacts: [],
     });
     expect(report.crash.restartCount).toBe(1);
-    expect(renderMarkdown(report)).toContain(", 1 restarts |");
+    expect(renderMarkdown(report)).toContain(", 1 restart |");
     expect(confirmedRestartCount(podShowing(4), "app", "regular")).toBe(4);
     expect(confirmedRestartCount(podShowing(4), "app", "init")).toBeUndefined();
     expect(confirmedRestartCount(undefined, "app", "regular")).toBeUndefined();
