@@ -34,7 +34,8 @@ import { createForensicCopy } from "./steps/forensic-pod.ts";
 import { writeReport } from "./steps/report.ts";
 import { restartCrashedPod, withholdRestart } from "./steps/restart.ts";
 import { deleteCapturedVolumes, snapshotVolumes } from "./steps/snapshots.ts";
-import { runStep, StepFailure, stepLabel } from "./steps/step-runner.ts";
+import { runStep, stepLabel } from "./steps/step-runner.ts";
+import { readPodOrFail } from "./steps/read-pod.ts";
 
 export {
   CAPTURE_PHASES,
@@ -214,18 +215,7 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
           } else {
             pod = await run.step(
               "read pod",
-              async (): Promise<V1Pod> => {
-                try {
-                  return await deps.kube.core.readNamespacedPod({
-                    name: event.pod,
-                    namespace: event.namespace,
-                  });
-                } catch (error) {
-                  if (isNotFound(error))
-                    throw new StepFailure(`pod ${event.namespace}/${event.pod} no longer exists`);
-                  throw error;
-                }
-              },
+              (): Promise<V1Pod> => readPodOrFail(deps.kube, event.namespace, event.pod),
               (p) =>
                 `${p.metadata?.namespace}/${p.metadata?.name} on ${p.spec?.nodeName ?? "no node"}`,
             );

@@ -4,7 +4,8 @@ import * as restate from "@restatedev/restate-sdk";
 import { isNotFound } from "../../src/k8s/kube-errors.ts";
 import { checkpointContainer, type CheckpointResult } from "../../src/k8s/kubelet.ts";
 import type { CaptureRun } from "./capture-run.ts";
-import { failureMessage, runStep, StepFailure } from "./step-runner.ts";
+import { failureMessage, runStep } from "./step-runner.ts";
+import { readPodOrFail } from "./read-pod.ts";
 
 export function isRunning(pod: V1Pod, container: string): boolean {
   return Boolean(
@@ -17,17 +18,7 @@ type CheckpointAttempt = CheckpointResult | { notRunning: string };
 /** Reads the pod now: why its crashed container cannot be checkpointed, or undefined. */
 async function whyNotRunning(run: CaptureRun): Promise<string | undefined> {
   const { deps, event } = run;
-  let current: V1Pod;
-  try {
-    current = await deps.kube.core.readNamespacedPod({
-      name: event.pod,
-      namespace: event.namespace,
-    });
-  } catch (error) {
-    if (isNotFound(error))
-      throw new StepFailure(`pod ${event.namespace}/${event.pod} no longer exists`);
-    throw error;
-  }
+  const current = await readPodOrFail(deps.kube, event.namespace, event.pod);
   if (current.metadata?.uid && current.metadata.uid !== event.podUID)
     return `pod ${event.pod} was replaced by another of the same name`;
   if (!isRunning(current, event.container))

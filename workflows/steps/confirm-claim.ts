@@ -217,15 +217,17 @@ function workloadOf(pod: V1Pod): PodEvent["workload"] {
 /**
  * The PodEvent the rest of the capture reads, built from the pod the API server returned and
  * the confirmed request (nothing from the pointer but what the pod matched): reason OnDemand,
- * no exit code, the container's current restart count.
+ * no exit code, the container's current restart count. Without a pod (a refused request) it is
+ * a stand-in naming what was asked about, so status and audit can say it.
  */
 export function onDemandEvent(
-  pod: V1Pod,
+  pod: V1Pod | undefined,
   claim: CaptureClaim,
-  request: CaptureRequestAnnotation,
+  request: CaptureRequestAnnotation | undefined,
   observedAt: string,
 ): PodEvent {
-  const found = containerOf(pod, request.container);
+  const container = request?.container ?? "unknown";
+  const found = pod ? containerOf(pod, container) : undefined;
   const status = found?.status;
   const started = status?.state?.running?.startedAt;
   const base = {
@@ -233,16 +235,16 @@ export function onDemandEvent(
     namespace: claim.namespace,
     pod: claim.pod,
     podUID: claim.podUID,
-    node: pod.spec?.nodeName ?? null,
-    workload: workloadOf(pod),
-    container: request.container,
+    node: pod?.spec?.nodeName ?? null,
+    workload: pod ? workloadOf(pod) : { kind: "Pod", name: claim.pod },
+    container,
     containerType: found?.type ?? "regular",
     image: status?.image ?? "",
     imageID: status?.imageID ?? "",
     reason: ON_DEMAND_REASON,
     exitCode: null,
     signal: null,
-    message: `on-demand capture requested by ${request.requestedBy}`,
+    message: pod && request ? `on-demand capture requested by ${request.requestedBy}` : "",
     restartCount: status?.restartCount ?? 0,
     startedAt: started ? new Date(started).toISOString() : null,
     finishedAt: null,
@@ -253,8 +255,9 @@ export function onDemandEvent(
   };
   return {
     ...base,
-    // The request is the occurrence: one capture per request.
-    id: computeOccurrenceId({ ...base, finishedAt: request.id }),
+    // The request is the occurrence: one capture per request (a confirmed request's id is the
+    // pointer's).
+    id: computeOccurrenceId({ ...base, finishedAt: claim.requestId }),
     signature: computeSignature(base),
   };
 }

@@ -1,20 +1,18 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import * as restate from "@restatedev/restate-sdk";
 
-import { isNotFound } from "../../src/k8s/kube-errors.ts";
-import {
-  ON_DEMAND_REASON,
-  type CaptureClaim,
-  type CaptureRequestAnnotation,
-  type CaptureTrigger,
+import type {
+  CaptureClaim,
+  CaptureRequestAnnotation,
+  CaptureTrigger,
 } from "../../src/model/capture-request.ts";
 import type { PodEvent } from "../../src/model/pod-event.ts";
 import type { RemoteConfig } from "../../src/model/remote-config.ts";
-import { computeOccurrenceId, computeSignature } from "../../src/model/signature.ts";
 import type { ClusterObject } from "../cluster.object.ts";
 import type { CaptureDeps } from "./capture-run.ts";
 import { confirmRequest, onDemandEvent, type RequestVerdict } from "./confirm-claim.ts";
-import { runStep, StepFailure, type StepRecord } from "./step-runner.ts";
+import { runStep, type StepRecord } from "./step-runner.ts";
+import { readPodOrFail } from "./read-pod.ts";
 
 /** An on-demand request as the capture sees it once the API server was asked. */
 export type OpenedRequest = {
@@ -25,42 +23,6 @@ export type OpenedRequest = {
   read: StepRecord | undefined;
   trigger: CaptureTrigger | undefined;
 };
-
-/** A stand-in event for a refused request, so status and audit name what was asked about. */
-function refusedEvent(
-  claim: CaptureClaim,
-  request: CaptureRequestAnnotation | undefined,
-  observedAt: string,
-): PodEvent {
-  const base = {
-    cluster: claim.cluster,
-    namespace: claim.namespace,
-    pod: claim.pod,
-    podUID: claim.podUID,
-    node: null,
-    workload: { kind: "Pod", name: claim.pod },
-    container: request?.container ?? "unknown",
-    containerType: "regular" as const,
-    image: "",
-    imageID: "",
-    reason: ON_DEMAND_REASON,
-    exitCode: null,
-    signal: null,
-    message: "",
-    restartCount: 0,
-    startedAt: null,
-    finishedAt: null,
-    observedAt,
-    projectId: null,
-    workloadId: null,
-    suppressed: 0,
-  };
-  return {
-    ...base,
-    id: computeOccurrenceId({ ...base, finishedAt: claim.requestId }),
-    signature: computeSignature(base),
-  };
-}
 
 /**
  * Refusals first (cluster not enrolled, podmortem's own or an excluded namespace: the pod is not
@@ -87,7 +49,7 @@ export async function openRequest(
         : undefined;
   if (refusal)
     return {
-      event: refusedEvent(claim, undefined, observedAt),
+      event: onDemandEvent(undefined, claim, undefined, observedAt),
       pod: undefined,
       verdict: { kind: "refused", detail: refusal },
       read: undefined,
@@ -97,18 +59,9 @@ export async function openRequest(
   let pod: V1Pod | undefined;
   let read: StepRecord;
   try {
-    pod = await runStep(ctx, deps.metrics, "read pod", async () => {
-      try {
-        return await deps.kube.core.readNamespacedPod({
-          name: claim.pod,
-          namespace: claim.namespace,
-        });
-      } catch (error) {
-        if (isNotFound(error))
-          throw new StepFailure(`pod ${claim.namespace}/${claim.pod} does not exist`);
-        throw error;
-      }
-    });
+    pod = await runStep(ctx, deps.metrics, "read pod", () =>
+      readPodOrFail(deps.kube, claim.namespace, claim.pod, "does not exist"),
+    );
     read = {
       name: "read pod",
       outcome: "ok",
@@ -124,7 +77,7 @@ export async function openRequest(
     event:
       verdict.kind === "confirmed" && pod
         ? onDemandEvent(pod, claim, verdict.request, observedAt)
-        : refusedEvent(claim, request, observedAt),
+        : onDemandEvent(undefined, claim, request, observedAt),
     pod,
     verdict,
     read,

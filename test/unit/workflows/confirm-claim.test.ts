@@ -143,7 +143,7 @@ describe("confirmRequest: an on-demand pointer is believed in nothing", () => {
   it("confirms the request written on the pod, and builds the event from the pod", () => {
     const verdict = confirmRequest(live(request), claim, NOW);
     expect(verdict.kind).toBe("confirmed");
-    const event = onDemandEvent(live(request), claim, verdict.request!, "2026-11-22T10:00:01Z");
+    const event = onDemandEvent(live(request), claim, verdict.request, "2026-11-22T10:00:01Z");
     expect(event).toMatchObject({ reason: "OnDemand", exitCode: null, restartCount: 3 });
     expect(podEventSchema.safeParse(event).success).toBe(true);
   });
