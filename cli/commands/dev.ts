@@ -169,8 +169,18 @@ export const devCommand: Command = {
       teardown.push(async () => clearInterval(poll));
 
       await new Promise<void>((resolve) => {
-        process.once("SIGINT", () => resolve());
-        process.once("SIGTERM", () => resolve());
+        let signals = 0;
+        const onSignal = () => {
+          signals += 1;
+          if (signals === 1) return resolve();
+          // A second Ctrl-C must not orphan etcd, the API server and restate-server mid-teardown;
+          // a third means the user would rather clean up by hand.
+          if (signals === 2) return say("still stopping the servers; Ctrl-C again to leave them");
+          say("leaving now: a server that had not stopped yet is still running");
+          process.exit(EXIT.failure);
+        };
+        process.on("SIGINT", onSignal);
+        process.on("SIGTERM", onSignal);
       });
       say("stopping…");
       // Invocations still open when Restate stops end with the SDK's (harmless) complaints about

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -8,6 +9,7 @@ import { createDirStore } from "../../src/evidence/dir-store.ts";
 import { createKubeAccess } from "../../src/k8s/kube-access.ts";
 import { createWorkflowMetrics } from "../../workflows/metrics.ts";
 import { createServices } from "../../workflows/services.ts";
+import { eventually } from "../harness/eventually.ts";
 import { startKubeCluster, type KubeCluster } from "../harness/kube-cluster.ts";
 import { freePort } from "../harness/ports.ts";
 import { startRestate, type RestateHarness } from "../harness/restate-server.ts";
@@ -251,4 +253,36 @@ describe("every mistake is one sentence on stderr and its documented exit code",
     );
     expect(rows.map((row) => row.service_key)).toEqual(["known"]);
   });
+});
+
+describe("podmortem dev, stopped by an impatient user", () => {
+  it("a second Ctrl-C while it stops does not leave restate-server running", async () => {
+    const child = spawn(
+      path.join(REPO, "bin", "podmortem"),
+      ["dev", "--kubeconfig", cluster.kubeconfigPath, "--data-dir", path.join(dir, "dev")],
+      { env: { PATH: process.env.PATH, HOME: dir } },
+    );
+    child.stdin.end();
+    let stdout = "";
+    let secondSent = false;
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      // The second Ctrl-C the moment the first is being handled (signals sent together merge),
+      // while restate-server is still being stopped.
+      if (!secondSent && stdout.includes("stopping…")) {
+        secondSent = true;
+        child.kill("SIGINT");
+      }
+    });
+    child.stderr.resume();
+    const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
+    const restateAdmin = "http://127.0.0.1:9070/health";
+    await eventually(async () => expect(stdout).toContain("Press Ctrl-C to stop."), 90_000);
+    expect((await fetch(restateAdmin)).ok).toBe(true);
+
+    child.kill("SIGINT");
+    expect(await exited).toBe(0);
+    expect(stdout).toContain("still stopping the servers");
+    await expect(fetch(restateAdmin)).rejects.toThrow();
+  }, 120_000);
 });
