@@ -6,6 +6,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     env: { RESTATE_LOGGING: "WARN" },
+    maxWorkers: 2,
     projects: [
       {
         test: {
@@ -21,7 +22,6 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 180_000,
           pool: "forks",
-          maxWorkers: 2,
         },
       },
     ],
