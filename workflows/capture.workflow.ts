@@ -161,11 +161,13 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
           const run = createCaptureRun({ ctx, deps, settings, event, capture, folder, status });
           run.save();
 
-          const finish = async (): Promise<CaptureStatus> => {
+          // Counted once, inside a step: a replay of this handler does not count again.
+          const finish = async (countSteps?: () => void): Promise<CaptureStatus> => {
             status.finishedAt = new Date(await ctx.date.now()).toISOString();
             run.save();
             await ctx.run("count capture", () => {
               deps.metrics.capturesCompleted.inc({ outcome: status.phase });
+              countSteps?.();
             });
             announce(ctx, {
               kind: "capture.finished",
@@ -366,11 +368,7 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
           else if (run.needPod("restart pod", pod)) await restartCrashedPod(run, pod);
 
           status.phase = confirmed ? phaseOf(status.steps) : "unconfirmed";
-          status.finishedAt = new Date(await ctx.date.now()).toISOString();
-          run.save();
-          // Counted once, inside a step: a replay of this handler does not count again.
-          await ctx.run("count capture", () => {
-            deps.metrics.capturesCompleted.inc({ outcome: status.phase });
+          return finish(() => {
             for (const step of status.steps) {
               if (step.outcome !== "failed") continue;
               deps.metrics.podCreationErrors.inc({
@@ -381,14 +379,6 @@ export function createCaptureWorkflow(deps: CaptureDeps) {
             if (checkpointBytes > 0)
               deps.metrics.bytesStored.inc({ kind: "checkpoint" }, checkpointBytes);
           });
-          announce(ctx, {
-            kind: "capture.finished",
-            captureId: run.captureId,
-            event,
-            outcome: status.phase === "running" ? "failed" : status.phase,
-            summary: status,
-          });
-          return status;
         },
       ),
 
