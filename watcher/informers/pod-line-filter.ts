@@ -175,8 +175,11 @@ type Scan = {
   ranges: Int32Array;
 };
 
-function scanMetadata(b: Buffer, end: number, scan: Scan): void {
-  // The last of duplicate keys wins, as in JSON.parse.
+/**
+ * The metadata's uid and resourceVersion. The full walk keeps the last of duplicate keys, as
+ * JSON.parse does; the short way (`untilBoth`) stops as soon as both were read.
+ */
+function scanMetadata(b: Buffer, end: number, scan: Scan, untilBoth: boolean): void {
   scan.uid = undefined;
   scan.resourceVersion = undefined;
   if (!enter(b, end)) return;
@@ -186,21 +189,7 @@ function scanMetadata(b: Buffer, end: number, scan: Scan): void {
     else if (keyIs(b, keyFrom, keyTo, KEY_RESOURCE_VERSION))
       scan.resourceVersion = readPlainString(b, end);
     else at = skipValue(b, at, end);
-  } while (next(b, end));
-}
-
-/** The metadata's uid and resourceVersion, stopping as soon as both were read. */
-function scanIdentity(b: Buffer, end: number, scan: Scan): void {
-  scan.uid = undefined;
-  scan.resourceVersion = undefined;
-  if (!enter(b, end)) return;
-  do {
-    readKey(b, end);
-    if (keyIs(b, keyFrom, keyTo, KEY_UID)) scan.uid = readPlainString(b, end);
-    else if (keyIs(b, keyFrom, keyTo, KEY_RESOURCE_VERSION))
-      scan.resourceVersion = readPlainString(b, end);
-    else at = skipValue(b, at, end);
-    if (scan.uid !== undefined && scan.resourceVersion !== undefined) return;
+    if (untilBoth && scan.uid !== undefined && scan.resourceVersion !== undefined) return;
   } while (next(b, end));
 }
 
@@ -223,7 +212,7 @@ function scanLineFast(b: Buffer, start: number, end: number, scan: Scan): boolea
   do {
     readKey(b, end);
     if (keyIs(b, keyFrom, keyTo, KEY_METADATA)) {
-      scanIdentity(b, end, scan);
+      scanMetadata(b, end, scan, true);
       break;
     }
     at = skipValue(b, at, end);
@@ -271,7 +260,7 @@ function scanObject(b: Buffer, end: number, scan: Scan): void {
   if (!enter(b, end)) return;
   do {
     readKey(b, end);
-    if (keyIs(b, keyFrom, keyTo, KEY_METADATA)) scanMetadata(b, end, scan);
+    if (keyIs(b, keyFrom, keyTo, KEY_METADATA)) scanMetadata(b, end, scan, false);
     else if (keyIs(b, keyFrom, keyTo, KEY_STATUS)) scanStatus(b, end, scan.ranges);
     else at = skipValue(b, at, end);
   } while (next(b, end));
