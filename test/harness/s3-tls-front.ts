@@ -8,6 +8,7 @@ import tls from "node:tls";
 
 import { generateClusterCertificates } from "./kube-certs.ts";
 import type { S3Harness } from "./s3-server.ts";
+import { splice } from "./splice.ts";
 
 export type S3TlsFront = AsyncDisposable & {
   /** https://127.0.0.1:<front port>: S3 over TLS, as a real S3 endpoint is reached. */
@@ -41,16 +42,7 @@ export async function startS3TlsFront(s3: S3Harness): Promise<S3TlsFront> {
   const front = tls.createServer({ cert, key, ALPNProtocols: ["http/1.1"] }, (client) => {
     sessions += 1;
     const upstream = net.connect({ host: target.hostname, port: Number(target.port) });
-    open.add(client).add(upstream);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      open.delete(client);
-      open.delete(upstream);
-    };
-    client.pipe(upstream).pipe(client);
-    client.on("error", close).on("close", close);
-    upstream.on("error", close).on("close", close);
+    splice(client, upstream, open);
   });
   await new Promise<void>((resolve) => front.listen(0, "127.0.0.1", resolve));
   const endpoint = `https://127.0.0.1:${(front.address() as AddressInfo).port}`;

@@ -1,9 +1,10 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { readFileSync } from "node:fs";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import tls from "node:tls";
 
 import type { KubeCluster } from "./kube-cluster.ts";
+import { splice } from "./splice.ts";
 
 export type TlsRelay = AsyncDisposable & {
   /** https://127.0.0.1:<relay port> */
@@ -25,7 +26,7 @@ export type TlsRelay = AsyncDisposable & {
 export async function startTlsRelay(cluster: KubeCluster): Promise<TlsRelay> {
   const target = new URL(cluster.server);
   const protocols: string[] = [];
-  const open = new Set<tls.TLSSocket>();
+  const open = new Set<Socket>();
   const relay = tls.createServer(
     {
       cert: readFileSync(cluster.serverCertFile),
@@ -41,16 +42,7 @@ export async function startTlsRelay(cluster: KubeCluster): Promise<TlsRelay> {
         ca: cluster.caPem,
         ALPNProtocols: [protocol],
       });
-      open.add(client).add(upstream);
-      const close = () => {
-        client.destroy();
-        upstream.destroy();
-        open.delete(client);
-        open.delete(upstream);
-      };
-      client.pipe(upstream).pipe(client);
-      client.on("error", close).on("close", close);
-      upstream.on("error", close).on("close", close);
+      splice(client, upstream, open);
     },
   );
   await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
